@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# One command for all benchmarks: builds Release in build-release/, then runs vmi_bench and
+# fs_bench.sh. Arguments go to fs_bench.sh (e.g. --snapshot FILE, --reps N).
+#   env VMEMFS_BENCH_SNAPSHOT, VMEMFS_BENCH_CORE: see vmi_bench.cc
+set -euo pipefail
+readonly REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+readonly BUILD="${REPO}/build-release"
+
+cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DVMEMFS_BUILD_TESTS=OFF >/dev/null
+cmake --build "$BUILD" -j"$(nproc)" --target vmemfs fuse_baseline pread_lat vmi_bench
+
+echo "== vmi_bench: introspection API calls vs memcpy from an mmap =="
+# Three repetitions: the ratio table uses the medians.
+"${BUILD}/bench/vmi_bench" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
+
+echo
+echo "== fs_bench: vmemfs vs the minimal memcpy FUSE server =="
+"${REPO}/bench/fs_bench.sh" --build "$BUILD" "$@"

@@ -1,0 +1,102 @@
+// The one seam between vmemfs and a memory source (a snapshot file, a hypervisor).
+//
+// A driver knows guest-physical memory and vCPUs, nothing about operating systems or
+// virtual addresses. Every driver is one .h/.cc pair in this folder and is registered in
+// registry.cc; nothing above this folder sees a backend's own types.
+#ifndef VMEMFS_DRIVERS_DRIVER_H_
+#define VMEMFS_DRIVERS_DRIVER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "base/status.h"
+#include "drivers/registers.h"
+
+namespace vmemfs::drivers {
+
+// A run of guest-physical addresses holding RAM: [start, end).
+struct PhysRange {
+  uint64_t start;
+  uint64_t end;
+  uint64_t size() const { return end - start; }
+  bool operator==(const PhysRange&) const = default;
+};
+
+// Bytes of guest memory that sit in a file the kernel can splice from: `length` bytes at
+// `offset` of `fd`. The fd belongs to the driver and lives as long as it.
+struct FileExtent {
+  int fd;
+  uint64_t offset;
+  uint64_t length;
+};
+
+// One `key: value` line of a VM's `info` file.
+using InfoLine = std::pair<std::string, std::string>;
+
+// Thread safety: every method may be called from many threads at once.
+// Lifetime: spans and extents a driver returns stay valid until it is destroyed.
+class Driver {
+ public:
+  Driver() = default;
+  Driver(const Driver&) = delete;
+  Driver& operator=(const Driver&) = delete;
+  virtual ~Driver() = default;
+
+  // Short name of the backend: "snapshot", "qemu", ...
+  virtual std::string_view kind() const = 0;
+
+  // Guest RAM: sorted by start, non-overlapping, non-empty, never changes after open.
+  virtual std::span<const PhysRange> ranges() const = 0;
+
+  // Reads exactly out.size() bytes at guest-physical `pa`.
+  // Errors: kFault (address() = first byte outside RAM), kOs/kUnavailable when the backend
+  // fails. Nothing is guaranteed about `out` after an error.
+  virtual Status ReadPhys(uint64_t pa, std::span<std::byte> out) = 0;
+
+  // Writes in.size() bytes at `pa`. Default: kUnsupported. Drivers opened read-only refuse.
+  virtual Status WritePhys(uint64_t pa, std::span<const std::byte> in);
+
+  // Zero copy: the bytes from `pa` to the end of the contiguous mapping that holds it, or an
+  // empty span when the driver does not hold `pa` mapped. Live drivers' bytes may change.
+  virtual std::span<const std::byte> Mapped(uint64_t pa) const;
+
+  // Zero copy through splice: the file extent from `pa` to the end of its contiguous run,
+  // or nullopt.
+  virtual std::optional<FileExtent> FileBacked(uint64_t pa) const;
+
+  // True if guest memory can change while we look at it (a running VM).
+  virtual bool live() const { return false; }
+  // True if WritePhys can succeed.
+  virtual bool writable() const { return false; }
+
+  virtual Status Pause();   // default: kUnsupported
+  virtual Status Resume();  // default: kUnsupported
+
+  // Number of vCPUs whose registers the source knows (0: none).
+  virtual unsigned vcpu_count() const { return 0; }
+  // REQUIRES: vcpu < vcpu_count().
+  virtual Result<RegisterSet> Registers(unsigned vcpu);
+
+  // Lines for the `info` file: source, format, ... (ranges and vCPUs are added above).
+  virtual std::vector<InfoLine> Describe() const = 0;
+
+  // The text of a VMCOREINFO note the source carries (an ELF core's PT_NOTE), if any.
+  virtual std::optional<std::string> VmcoreInfo() const { return std::nullopt; }
+
+  // Highest RAM address + 1, 0 if there is no RAM.
+  uint64_t end_address() const;
+};
+
+struct OpenOptions {
+  bool writable = false;  // Default: read-only; writes only when asked for (--rw).
+};
+
+}  // namespace vmemfs::drivers
+
+#endif  // VMEMFS_DRIVERS_DRIVER_H_

@@ -1,0 +1,20 @@
+// "0x1f" formatting for addresses and offsets in driver error messages.
+#ifndef VMEMFS_DRIVERS_HEX_H_
+#define VMEMFS_DRIVERS_HEX_H_
+
+#include <cinttypes>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+namespace vmemfs::drivers {
+
+inline std::string Hex(uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof(buf), "0x%" PRIx64, v);
+  return buf;
+}
+
+}  // namespace vmemfs::drivers
+
+#endif  // VMEMFS_DRIVERS_HEX_H_

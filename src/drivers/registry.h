@@ -1,0 +1,24 @@
+// The one place that knows every backend: turns a SOURCE argument into a driver.
+#ifndef VMEMFS_DRIVERS_REGISTRY_H_
+#define VMEMFS_DRIVERS_REGISTRY_H_
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+#include "drivers/driver.h"
+
+namespace vmemfs::drivers {
+
+// Opens `spec`: "SCHEME:REST" for a registered live backend, otherwise a snapshot file path.
+// Errors name the source and the problem in one line.
+Result<std::unique_ptr<Driver>> OpenSource(std::string_view spec, const OpenOptions& options);
+
+// One line per known backend for --help, e.g. "PATH  snapshot file: raw, ELF core or LiME".
+std::vector<std::string> DescribeBackends();
+
+}  // namespace vmemfs::drivers
+
+#endif  // VMEMFS_DRIVERS_REGISTRY_H_

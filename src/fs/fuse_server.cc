@@ -1,0 +1,324 @@
+#define FUSE_USE_VERSION 312
+#include "fs/fuse_server.h"
+
+#include <fuse_lowlevel.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <new>
+
+#include "fs/errno_map.h"
+
+namespace vmemfs::fs {
+namespace {
+
+// Facts the kernel may cache: the tree never changes while mounted.
+constexpr double kAttrTimeout = 60.0;
+// Zeros for holes are sent from here; reads are at most 1 MiB (FUSE's max_pages).
+constexpr size_t kZerosSize = 1 << 20;
+alignas(4096) const std::byte kZeros[kZerosSize] = {};
+
+struct Server {
+  const Tree* tree;
+  ServeOptions options;
+  uid_t uid;
+  gid_t gid;
+  timespec mount_time;
+};
+
+Server& ServerOf(fuse_req_t req) { return *static_cast<Server*>(fuse_req_userdata(req)); }
+
+struct stat AttrOf(const Server& server, const Node& node) {
+  struct stat st = {};
+  st.st_ino = node.ino;
+  st.st_uid = server.uid;
+  st.st_gid = server.gid;
+  st.st_atim = st.st_mtim = st.st_ctim = server.mount_time;
+  // Private to the mounting user: memory is a secret.
+  if (node.is_dir()) {
+    st.st_mode = S_IFDIR | 0500;
+    st.st_nlink = 2;
+  } else {
+    st.st_mode = S_IFREG | (node.file->writable() && server.options.writable ? 0600 : 0400);
+    st.st_nlink = 1;
+    st.st_size = static_cast<off_t>(node.file->Size());
+    st.st_blocks = (st.st_size + 511) / 512;
+  }
+  st.st_blksize = 4096;
+  return st;
+}
+
+// Exactly one reply on every path: handlers compute, then reply once.
+void ReplyStatus(fuse_req_t req, const Status& s) { fuse_reply_err(req, ToErrno(s)); }
+
+void OnInit(void*, fuse_conn_info* conn) {
+  // Let libfuse splice snapshot bytes from their file instead of copying them.
+  if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
+}
+
+void OnLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Server& server = ServerOf(req);
+  const Node* node = server.tree->Lookup(parent, name);
+  if (!node) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  fuse_entry_param e = {};
+  e.ino = node->ino;
+  e.attr = AttrOf(server, *node);
+  e.attr_timeout = e.entry_timeout = kAttrTimeout;
+  fuse_reply_entry(req, &e);
+}
+
+void OnForget(fuse_req_t req, fuse_ino_t, uint64_t) { fuse_reply_none(req); }
+
+void OnForgetMulti(fuse_req_t req, size_t, fuse_forget_data*) { fuse_reply_none(req); }
+
+void OnGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  Server& server = ServerOf(req);
+  const Node* node = server.tree->Get(ino);
+  if (!node) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  struct stat st = AttrOf(server, *node);
+  fuse_reply_attr(req, &st, kAttrTimeout);
+}
+
+void OnReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+  Server& server = ServerOf(req);
+  const Node* dir = server.tree->Get(ino);
+  if (!dir || !dir->is_dir()) {
+    fuse_reply_err(req, dir ? ENOTDIR : ENOENT);
+    return;
+  }
+  // Entry i (0 = ".", 1 = "..", then children in name order) has offset i + 1.
+  std::vector<char> buf(size);
+  size_t used = 0;
+  off_t index = 0;
+  auto add = [&](const char* name, Ino entry_ino, bool is_dir) {
+    if (index++ < off) return true;
+    struct stat st = {};
+    st.st_ino = entry_ino;
+    st.st_mode = is_dir ? S_IFDIR : S_IFREG;
+    size_t need = fuse_add_direntry(req, buf.data() + used, size - used, name, &st, index);
+    if (need > size - used) return false;
+    used += need;
+    return true;
+  };
+  bool more = add(".", dir->ino, true) && add("..", dir->parent, true);
+  for (auto it = dir->children.begin(); more && it != dir->children.end(); ++it) {
+    const Node* child = server.tree->Get(it->second);
+    more = add(it->first.c_str(), child->ino, child->is_dir());
+  }
+  fuse_reply_buf(req, buf.data(), used);
+}
+
+void OnOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Server& server = ServerOf(req);
+  const Node* node = server.tree->Get(ino);
+  if (!node || node->is_dir()) {
+    fuse_reply_err(req, node ? EISDIR : ENOENT);
+    return;
+  }
+  bool wants_write = (fi->flags & O_ACCMODE) != O_RDONLY;
+  if (wants_write && !(server.options.writable && node->file->writable())) {
+    fuse_reply_err(req, server.options.writable ? EACCES : EROFS);
+    return;
+  }
+  auto handle = node->file->Open();
+  if (!handle) {
+    ReplyStatus(req, handle.error());
+    return;
+  }
+  fi->keep_cache = (*handle)->keep_cache;
+  fi->direct_io = (*handle)->direct_io;
+  fi->fh = reinterpret_cast<uint64_t>(handle->release());
+  if (fuse_reply_open(req, fi) != 0) {
+    delete reinterpret_cast<Handle*>(fi->fh);  // the open was interrupted
+  }
+}
+
+Handle& HandleOf(fuse_file_info* fi) { return *reinterpret_cast<Handle*>(fi->fh); }
+
+void OnRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  delete &HandleOf(fi);
+  fuse_reply_err(req, 0);
+}
+
+// Turns a plan into one fuse_bufvec and replies; file pieces are spliced when possible.
+void ReplyPlan(fuse_req_t req, const ReadPlan& plan) {
+  size_t count = 0;
+  for (const ReadPiece& p : plan.pieces()) {
+    count += p.kind == ReadPiece::Kind::kZeros ? (p.length + kZerosSize - 1) / kZerosSize : 1;
+  }
+  if (count == 0) {
+    fuse_reply_buf(req, nullptr, 0);
+    return;
+  }
+  size_t bytes = sizeof(fuse_bufvec) + (count - 1) * sizeof(fuse_buf);
+  auto* vec = static_cast<fuse_bufvec*>(calloc(1, bytes));
+  if (!vec) {
+    fuse_reply_err(req, ENOMEM);
+    return;
+  }
+  vec->count = count;
+  size_t i = 0;
+  for (const ReadPiece& p : plan.pieces()) {
+    switch (p.kind) {
+      case ReadPiece::Kind::kFile:
+        vec->buf[i].size = p.length;
+        vec->buf[i].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+        vec->buf[i].fd = p.fd;
+        vec->buf[i].pos = static_cast<off_t>(p.file_offset);
+        ++i;
+        break;
+      case ReadPiece::Kind::kMemory:
+        vec->buf[i].size = p.length;
+        vec->buf[i].mem = const_cast<void*>(p.data);
+        ++i;
+        break;
+      case ReadPiece::Kind::kZeros:
+        for (size_t left = p.length; left > 0; ++i) {
+          size_t n = std::min(left, kZerosSize);
+          vec->buf[i].size = n;
+          vec->buf[i].mem = const_cast<std::byte*>(kZeros);
+          left -= n;
+        }
+        break;
+    }
+  }
+  fuse_reply_data(req, vec, fuse_buf_copy_flags{});
+  free(vec);
+}
+
+void OnRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+  if (off < 0) {
+    fuse_reply_err(req, EINVAL);
+    return;
+  }
+  try {
+    ReadPlan plan;
+    Status s = HandleOf(fi).Read(static_cast<uint64_t>(off), size, plan);
+    if (!s.ok()) {
+      ReplyStatus(req, s);
+      return;
+    }
+    ReplyPlan(req, plan);
+  } catch (const std::bad_alloc&) {
+    fuse_reply_err(req, ENOMEM);
+  }
+}
+
+void OnWrite(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t off,
+             fuse_file_info* fi) {
+  if (off < 0) {
+    fuse_reply_err(req, EINVAL);
+    return;
+  }
+  auto n = HandleOf(fi).Write(static_cast<uint64_t>(off),
+                              std::span(reinterpret_cast<const std::byte*>(buf), size));
+  if (!n) {
+    ReplyStatus(req, n.error());
+    return;
+  }
+  fuse_reply_write(req, *n);
+}
+
+void OnLseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info* fi) {
+  if ((whence != SEEK_DATA && whence != SEEK_HOLE) || off < 0) {
+    fuse_reply_err(req, EINVAL);
+    return;
+  }
+  auto pos = HandleOf(fi).Seek(static_cast<uint64_t>(off), whence);
+  if (!pos) {
+    fuse_reply_err(req, pos.error().code() == ErrorCode::kNotFound ? ENXIO : ToErrno(pos.error()));
+    return;
+  }
+  fuse_reply_lseek(req, static_cast<off_t>(*pos));
+}
+
+fuse_lowlevel_ops MakeOps() {
+  fuse_lowlevel_ops ops = {};
+  ops.init = OnInit;
+  ops.lookup = OnLookup;
+  ops.forget = OnForget;
+  ops.forget_multi = OnForgetMulti;
+  ops.getattr = OnGetattr;
+  ops.readdir = OnReaddir;
+  ops.open = OnOpen;
+  ops.release = OnRelease;
+  ops.read = OnRead;
+  ops.write = OnWrite;
+  ops.lseek = OnLseek;
+  return ops;
+}
+
+// Owns what fuse_session_new borrows, and undoes each setup step in reverse.
+class Session {
+ public:
+  ~Session() {
+    if (mounted_) fuse_session_unmount(se_);
+    if (signals_) fuse_remove_signal_handlers(se_);
+    if (se_) fuse_session_destroy(se_);
+    fuse_opt_free_args(&args_);
+  }
+  Status Start(Server& server, const fuse_lowlevel_ops& ops) {
+    const ServeOptions& o = server.options;
+    fuse_opt_add_arg(&args_, "vmemfs");
+    // default_permissions: the kernel enforces the owner-only modes even under allow_other.
+    fuse_opt_add_arg(&args_, "-o");
+    fuse_opt_add_arg(&args_, "fsname=vmemfs,subtype=vmemfs,default_permissions");
+    for (const std::string& opt : o.fuse_options) {
+      fuse_opt_add_arg(&args_, "-o");
+      fuse_opt_add_arg(&args_, opt.c_str());
+    }
+    if (o.debug) fuse_opt_add_arg(&args_, "-d");
+    se_ = fuse_session_new(&args_, &ops, sizeof ops, &server);
+    if (!se_) return InvalidArgumentError("cannot start FUSE (bad -o option?)");
+    if (fuse_set_signal_handlers(se_) != 0) return OsError("cannot set signal handlers");
+    signals_ = true;
+    if (fuse_session_mount(se_, o.mountpoint.c_str()) != 0) {
+      return InvalidArgumentError("cannot mount on " + o.mountpoint);
+    }
+    mounted_ = true;
+    return Status();
+  }
+  fuse_session* get() { return se_; }
+
+ private:
+  fuse_args args_ = FUSE_ARGS_INIT(0, nullptr);
+  fuse_session* se_ = nullptr;
+  bool signals_ = false;
+  bool mounted_ = false;
+};
+
+}  // namespace
+
+Status Serve(const Tree& tree, const ServeOptions& options) {
+  Server server{&tree, options, getuid(), getgid(), {}};
+  clock_gettime(CLOCK_REALTIME, &server.mount_time);
+  static const fuse_lowlevel_ops ops = MakeOps();
+  Session session;
+  VMEMFS_TRY(session.Start(server, ops));
+  if (fuse_daemonize(options.foreground) != 0) return OsError("cannot daemonize");
+  int rc;
+  if (options.single_threaded) {
+    rc = fuse_session_loop(session.get());
+  } else {
+    fuse_loop_config* config = fuse_loop_cfg_create();
+    fuse_loop_cfg_set_clone_fd(config, 1);
+    fuse_loop_cfg_set_max_threads(config, options.max_threads);
+    rc = fuse_session_loop_mt(session.get(), config);
+    fuse_loop_cfg_destroy(config);
+  }
+  if (rc < 0) return OsError("FUSE loop failed", -rc);
+  return Status();
+}
+
+}  // namespace vmemfs::fs

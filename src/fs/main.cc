@@ -1,0 +1,130 @@
+// vmemfs: mount virtual machines' memory as files.
+//
+//   vmemfs [OPTIONS] SOURCE... MOUNTPOINT      SOURCE = [NAME=]PATH or [NAME=]SCHEME:...
+//
+// Every input is checked before anything is mounted: a bad source gives a one-line error and
+// a non-zero exit status.
+#include <sys/stat.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "drivers/registry.h"
+#include "fs/fuse_server.h"
+#include "fs/tree.h"
+#include "fs/vm_directory.h"
+#include "vmi/guest.h"
+
+namespace {
+
+using vmemfs::Result;
+using vmemfs::Status;
+
+struct Source {
+  std::string name;
+  std::string spec;
+};
+
+// "NAME=SPEC" when the part before '=' could be a name (no '/'); otherwise SPEC alone, named
+// after the file without directory and extension. Write ./a=b to mean a file called "a=b".
+Source ParseSource(const std::string& arg) {
+  auto eq = arg.find('=');
+  if (eq != std::string::npos && eq > 0 && arg.find('/') > eq) {
+    return {arg.substr(0, eq), arg.substr(eq + 1)};
+  }
+  std::string base = arg.substr(arg.find_last_of('/') + 1);
+  if (auto colon = base.find(':'); colon != std::string::npos && arg.find('/') > colon) {
+    base = base.substr(colon + 1);  // SCHEME:REST: name after the rest
+  }
+  if (auto dot = base.find_last_of('.'); dot != std::string::npos && dot > 0) base.resize(dot);
+  return {base, arg};
+}
+
+struct Vm {
+  Source source;
+  std::unique_ptr<vmemfs::vmi::Guest> guest;
+};
+
+Result<std::vector<Vm>> OpenAll(const std::vector<std::string>& args, bool writable) {
+  std::vector<Vm> vms;
+  std::set<std::string> names;
+  for (const std::string& arg : args) {
+    Source source = ParseSource(arg);
+    if (source.name.empty() || source.name == "." || source.name == ".." ||
+        source.name.find('/') != std::string::npos) {
+      return vmemfs::InvalidArgumentError(arg + ": cannot name a directory '" + source.name +
+                                          "'; use NAME=" + arg);
+    }
+    if (!names.insert(source.name).second) {
+      return vmemfs::InvalidArgumentError(arg + ": the name '" + source.name +
+                                          "' is taken; use NAME=" + arg);
+    }
+    auto driver = vmemfs::drivers::OpenSource(source.spec, {.writable = writable});
+    if (!driver) return driver.error();
+    auto guest = vmemfs::vmi::Guest::Create(std::move(*driver));
+    if (!guest) return guest.error().WithContext(source.spec);
+    vms.push_back({std::move(source), std::move(*guest)});
+  }
+  return vms;
+}
+
+Status CheckMountpoint(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return vmemfs::OsError(path);
+  if (!S_ISDIR(st.st_mode)) return vmemfs::InvalidArgumentError(path + ": not a directory");
+  return Status();
+}
+
+int Fail(const Status& s) {
+  fprintf(stderr, "vmemfs: %s\n", s.message().empty() ? s.ToString().c_str() : s.message().c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"vmemfs: virtual machines' memory as files"};
+  std::string footer = "\nSOURCE is [NAME=]PATH or [NAME=]SCHEME:...; backends:\n";
+  for (const auto& line : vmemfs::drivers::DescribeBackends()) footer += "  " + line + "\n";
+  footer +=
+      "\nEach SOURCE becomes MOUNTPOINT/NAME/ (NAME defaults to the file name without its\n"
+      "extension) with pmem, kmem, info and vcpu/<n>/. Unmount with: fusermount3 -u MOUNTPOINT\n";
+  app.footer(footer);
+  app.set_version_flag("-V,--version", std::string("vmemfs ") + VMEMFS_VERSION);
+
+  std::vector<std::string> positional;
+  vmemfs::fs::ServeOptions serve;
+  app.add_option("SOURCE... MOUNTPOINT", positional, "memory sources, then the mount point")
+      ->required()
+      ->expected(2, -1);
+  app.add_flag("-f,--foreground", serve.foreground, "stay in the foreground");
+  app.add_flag("-s,--single-threaded", serve.single_threaded, "serve requests on one thread");
+  app.add_flag("-d,--debug", serve.debug, "print FUSE requests (implies -f)");
+  app.add_option("-o", serve.fuse_options, "FUSE mount options, e.g. -o allow_other")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app.add_flag("--rw", serve.writable, "allow writes to guest memory (default: read-only)");
+  app.add_option("--threads", serve.max_threads, "maximum FUSE worker threads")
+      ->check(CLI::Range(1u, 64u));
+  CLI11_PARSE(app, argc, argv);
+
+  serve.mountpoint = positional.back();
+  positional.pop_back();
+  serve.foreground = serve.foreground || serve.debug;
+
+  if (Status s = CheckMountpoint(serve.mountpoint); !s.ok()) return Fail(s);
+  auto vms = OpenAll(positional, serve.writable);
+  if (!vms) return Fail(vms.error());
+
+  vmemfs::fs::Tree tree;
+  for (Vm& vm : *vms) {
+    vmemfs::fs::VmDirectoryOptions options{vm.source.name, vm.source.spec, serve.writable};
+    if (Status s = vmemfs::fs::AddVmDirectory(tree, *vm.guest, options); !s.ok()) return Fail(s);
+  }
+  if (Status s = vmemfs::fs::Serve(tree, serve); !s.ok()) return Fail(s);
+  return 0;
+}

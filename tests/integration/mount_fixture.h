@@ -1,0 +1,76 @@
+// Runs the real vmemfs binary on real files and mounts, for integration tests.
+//
+// Environment (defaults from the build): VMEMFS_BIN = the vmemfs binary, VMEMFS_GUESTS = the
+// directory tools/guest/guest.py prepared (one subdirectory per test guest with raw.mem,
+// core.elf and truth/).
+#ifndef VMEMFS_TESTS_INTEGRATION_MOUNT_FIXTURE_H_
+#define VMEMFS_TESTS_INTEGRATION_MOUNT_FIXTURE_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace vmemfs::testing {
+
+std::string VmemfsBinary();
+std::string GuestsRoot();
+std::string GuestDir(const std::string& guest);  // GuestsRoot()/guest
+std::string ReadFile(const std::string& path);
+std::string TrimNewline(std::string s);
+
+// A fresh empty directory under /tmp, removed at destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// A running `vmemfs -f ARGS... MOUNTPOINT`. The constructor waits until the mount is up and
+// records a failure (ok() false, error() says why) if the daemon exits first. The destructor
+// always unmounts and reaps the daemon.
+class Mount {
+ public:
+  explicit Mount(const std::vector<std::string>& args);
+  ~Mount();
+  bool ok() const { return ok_; }
+  const std::string& error() const { return error_; }
+  const std::string& path() const { return mnt_.path(); }
+  std::string operator/(const std::string& rel) const { return path() + "/" + rel; }
+  std::string Stderr() const;
+  pid_t pid() const { return pid_; }
+
+ private:
+  TempDir mnt_;
+  std::string stderr_path_;
+  pid_t pid_ = -1;
+  bool ok_ = false;
+  std::string error_;
+};
+
+// Runs vmemfs to completion (with -f) and returns its exit status and stderr; if it is still
+// running after `timeout_s` it is unmounted and killed and the status is -1.
+struct RunResult {
+  int status;
+  std::string err;
+  bool mounted;  // the mount point became a mount while it ran
+};
+RunResult RunVmemfs(const std::vector<std::string>& args, const std::string& mountpoint,
+                    int timeout_s = 10);
+
+bool IsMountPoint(const std::string& path);
+
+// Ground truth from tools/guest: registers.txt as {vcpu -> {name -> value}}.
+std::map<int, std::map<std::string, uint64_t>> TruthRegisters(const std::string& guest);
+// The address of `symbol` in truth/kallsyms.txt (0 if absent).
+uint64_t TruthSymbol(const std::string& guest, const std::string& symbol);
+
+}  // namespace vmemfs::testing
+
+#endif  // VMEMFS_TESTS_INTEGRATION_MOUNT_FIXTURE_H_

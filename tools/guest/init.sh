@@ -1,0 +1,46 @@
+#!/bin/busybox sh
+# /init of the vmemfs test guest: starts the helper processes, prints ground truth on the
+# second serial port (ttyS1; ttyS0 carries kernel messages) and idles forever.
+# Kernel command line option: vmemfs.extra=N (extra sleeping processes, default 0).
+/bin/busybox mkdir -p /proc /sys /dev /tmp /bin /sbin /usr/bin /usr/sbin
+/bin/busybox --install -s
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+exec 0</dev/console 1>/dev/console 2>&1
+echo 0 > /proc/sys/kernel/kptr_restrict  # real addresses in kallsyms
+echo "vmemfs init: starting helpers"
+
+opt() { sed -n "s/.*vmemfs\.$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
+extra=$(opt extra); extra=${extra:-0}
+
+for name in alpha bravo charlie; do marker $name > /tmp/marker.$name & done
+ticker > /tmp/ticker.out &
+i=0
+while [ $i -lt "$extra" ]; do sleep $((1000000 + i)) & i=$((i + 1)); done
+# Wait until every helper has printed its addresses (4 lines per marker, 1 for the ticker).
+until [ "$(cat /tmp/marker.* /tmp/ticker.out | wc -l)" -ge 13 ]; do usleep 100000; done
+
+begin() { echo "==VMEMFS-BEGIN $1=="; }
+end() { echo "==VMEMFS-END $1=="; }
+stty -F /dev/ttyS1 raw -echo
+exec 3>/dev/ttyS1
+start=$(cut -d' ' -f1 /proc/uptime)
+{
+  begin uname; uname -r; end uname
+  begin banner; cat /proc/version; end banner
+  begin cmdline; cat /proc/cmdline; end cmdline
+  begin markers; cat /tmp/marker.* /tmp/ticker.out; end markers
+  for pid in $(cut -d' ' -f2 /tmp/marker.* /tmp/ticker.out | sort -u); do
+    begin maps-$pid; cat /proc/$pid/maps; end maps-$pid
+  done
+  begin ps; pstruth; end ps
+  begin meminfo; cat /proc/meminfo; end meminfo
+  begin iomem; cat /proc/iomem; end iomem
+  # ~3.5 MB; plain text takes ~3 s over the emulated UART (gzip|base64 saved only ~0.5 s).
+  begin kallsyms; cat /proc/kallsyms; end kallsyms
+  echo "==VMEMFS-READY=="
+} >&3
+echo "vmemfs init: truth printed in $start..$(cut -d' ' -f1 /proc/uptime) s uptime"
+echo "==VMEMFS-READY=="
+while :; do sleep 3600; done

@@ -1,0 +1,11 @@
+#!/bin/bash
+# Runs every vmemfs test on this machine: unit tests, integration tests on real QEMU guests
+# (booted by the ctest fixture), and a short run of every fuzzer. Installs what it needs.
+# Run as root on Debian 12. VMEMFS_FUZZ_SECONDS (default 20) sets the time per fuzzer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/install-deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$(nproc)"
+(cd build && ctest --output-on-failure)
+tools/fuzz.sh "${VMEMFS_FUZZ_SECONDS:-20}"
