@@ -15,6 +15,7 @@
 namespace vmemfs::drivers {
 namespace {
 
+constexpr char kElfMagic[4] = {0x7f, 'E', 'L', 'F'};
 constexpr uint8_t kElfClass32 = 1;
 constexpr uint8_t kElfClass64 = 2;
 constexpr uint8_t kElfDataLsb = 1;
@@ -68,7 +69,9 @@ Result<uint64_t> ReadExtendedPhnum(std::span<const std::byte> file, bool is64, u
 
 Status CheckIdent(ByteReader& in) {
   VMEMFS_ASSIGN_OR_RETURN(auto ident, in.ReadBytes(16));
-  if (std::memcmp(ident.data(), "\x7f" "ELF", 4) != 0) return BadDataError("not an ELF file");
+  if (std::memcmp(ident.data(), kElfMagic, sizeof(kElfMagic)) != 0) {
+    return BadDataError("not an ELF file");
+  }
   const auto elf_class = static_cast<uint8_t>(ident[4]);
   if (elf_class != kElfClass32 && elf_class != kElfClass64) {
     return BadDataError("ELF class " + std::to_string(elf_class) + " is neither 32 nor 64 bit");
@@ -92,11 +95,11 @@ Result<ElfHeader> ReadElfHeader(std::span<const std::byte> file) {
   if (h.machine != kElfMachineX86_64 && h.machine != kElfMachineI386) {
     return UnsupportedError("ELF machine " + std::to_string(h.machine) + " is not x86");
   }
-  VMEMFS_TRY(in.Skip(4));                          // e_version
-  VMEMFS_TRY(ReadAddr(in, h.is64).status());       // e_entry
+  VMEMFS_TRY(in.Skip(4));                     // e_version
+  VMEMFS_TRY(ReadAddr(in, h.is64).status());  // e_entry
   VMEMFS_ASSIGN_OR_RETURN(h.phoff, ReadAddr(in, h.is64));
   VMEMFS_ASSIGN_OR_RETURN(uint64_t shoff, ReadAddr(in, h.is64));
-  VMEMFS_TRY(in.Skip(6));                          // e_flags, e_ehsize
+  VMEMFS_TRY(in.Skip(6));  // e_flags, e_ehsize
   VMEMFS_ASSIGN_OR_RETURN(uint16_t phentsize, in.Read<uint16_t>());
   VMEMFS_ASSIGN_OR_RETURN(uint16_t phnum, in.Read<uint16_t>());
   h.phentsize = phentsize;
@@ -111,8 +114,8 @@ Result<ElfHeader> ReadElfHeader(std::span<const std::byte> file) {
 Status CheckProgramHeaderTable(const ElfHeader& h, uint64_t file_size) {
   const uint64_t min_entry = h.is64 ? 56 : 32;
   if (h.phentsize < min_entry) {
-    return BadDataError("ELF program header size " + std::to_string(h.phentsize) +
-                        " is below " + std::to_string(min_entry));
+    return BadDataError("ELF program header size " + std::to_string(h.phentsize) + " is below " +
+                        std::to_string(min_entry));
   }
   auto table = CheckedMul(h.phentsize, h.phnum);
   if (!table || !RangeWithin(h.phoff, *table, file_size)) {
@@ -241,7 +244,8 @@ Status ParseNoteSegment(std::span<const std::byte> data, uint16_t machine, NoteC
 
 // Real x86 long mode requires EFER.LME and EFER.LMA. QEMU writes EM_X86_64 only when the guest
 // was in long mode (LMA set), and paging with PAE confirms it, so for such a 64-bit core we can
-// report EFER = LME|LMA. Other EFER bits (NXE, SCE) are unknown and left clear.
+// infer EFER = LME|LMA. Other EFER bits (NXE, SCE) are unknown, so the value is marked inferred
+// and never shown as the register.
 constexpr uint64_t kCr0Pg = 1ull << 31;
 constexpr uint64_t kCr4Pae = 1ull << 5;
 constexpr uint64_t kEferLmeLma = 0x500;
@@ -250,7 +254,9 @@ void InferEfer(const ElfHeader& h, RegisterSet& regs) {
   if (!h.is64 || h.machine != kElfMachineX86_64 || regs.Has(Register::kEfer)) return;
   auto cr0 = regs.Get(Register::kCr0);
   auto cr4 = regs.Get(Register::kCr4);
-  if (cr0 && cr4 && (*cr0 & kCr0Pg) && (*cr4 & kCr4Pae)) regs.Set(Register::kEfer, kEferLmeLma);
+  if (cr0 && cr4 && (*cr0 & kCr0Pg) && (*cr4 & kCr4Pae)) {
+    regs.SetInferred(Register::kEfer, kEferLmeLma);
+  }
 }
 
 // vCPU i is the i-th NT_PRSTATUS completed by the i-th QEMU note (QEMU writes all CORE notes,
@@ -285,7 +291,8 @@ Status HandleProgramHeader(std::span<const std::byte> file, const ElfHeader& h, 
 }  // namespace
 
 bool LooksLikeElf(std::span<const std::byte> file) {
-  return file.size() >= 4 && std::memcmp(file.data(), "\x7f" "ELF", 4) == 0;
+  return file.size() >= sizeof(kElfMagic) &&
+         std::memcmp(file.data(), kElfMagic, sizeof(kElfMagic)) == 0;
 }
 
 Result<SnapshotLayout> ParseElfCore(std::span<const std::byte> file) {

@@ -20,26 +20,38 @@ constexpr size_t kPrstatus32RegsOffset = 72;
 
 // x86_64 user_regs_struct: index of each u64 word we report (orig_rax is skipped).
 constexpr std::array<std::pair<size_t, R>, 26> kUserRegs64 = {{
-    {0, R::kR15},     {1, R::kR14},     {2, R::kR13},  {3, R::kR12},     {4, R::kRbp},
-    {5, R::kRbx},     {6, R::kR11},     {7, R::kR10},  {8, R::kR9},      {9, R::kR8},
-    {10, R::kRax},    {11, R::kRcx},    {12, R::kRdx}, {13, R::kRsi},    {14, R::kRdi},
+    {0, R::kR15},     {1, R::kR14},     {2, R::kR13},     {3, R::kR12},  {4, R::kRbp},
+    {5, R::kRbx},     {6, R::kR11},     {7, R::kR10},     {8, R::kR9},   {9, R::kR8},
+    {10, R::kRax},    {11, R::kRcx},    {12, R::kRdx},    {13, R::kRsi}, {14, R::kRdi},
     {16, R::kRip},    {17, R::kCs},     {18, R::kRflags}, {19, R::kRsp}, {20, R::kSs},
-    {21, R::kFsBase}, {22, R::kGsBase}, {23, R::kDs},  {24, R::kEs},     {25, R::kFs},
+    {21, R::kFsBase}, {22, R::kGsBase}, {23, R::kDs},     {24, R::kEs},  {25, R::kFs},
     {26, R::kGs},
 }};
 constexpr size_t kUserRegs64Words = 27;
 
 // i386 user_regs_struct: u32 words; selectors are u16 with a pad, so only the low half counts.
 constexpr std::array<std::pair<size_t, R>, 16> kUserRegs32 = {{
-    {0, R::kRbx}, {1, R::kRcx}, {2, R::kRdx},  {3, R::kRsi},     {4, R::kRdi},  {5, R::kRbp},
-    {6, R::kRax}, {7, R::kDs},  {8, R::kEs},   {9, R::kFs},      {10, R::kGs},  {12, R::kRip},
-    {13, R::kCs}, {14, R::kRflags}, {15, R::kRsp}, {16, R::kSs},
+    {0, R::kRbx},
+    {1, R::kRcx},
+    {2, R::kRdx},
+    {3, R::kRsi},
+    {4, R::kRdi},
+    {5, R::kRbp},
+    {6, R::kRax},
+    {7, R::kDs},
+    {8, R::kEs},
+    {9, R::kFs},
+    {10, R::kGs},
+    {12, R::kRip},
+    {13, R::kCs},
+    {14, R::kRflags},
+    {15, R::kRsp},
+    {16, R::kSs},
 }};
 constexpr size_t kUserRegs32Words = 17;
 
 bool IsSelector(R r) {
-  return r == R::kCs || r == R::kSs || r == R::kDs || r == R::kEs || r == R::kFs ||
-         r == R::kGs;
+  return r == R::kCs || r == R::kSs || r == R::kDs || r == R::kEs || r == R::kFs || r == R::kGs;
 }
 
 template <typename Word>
@@ -50,8 +62,8 @@ uint64_t WordAt(std::span<const std::byte> desc, size_t offset) {
 }
 
 template <typename Word, size_t N>
-Result<RegisterSet> ParseUserRegs(std::span<const std::byte> desc, size_t regs_offset,
-                                  size_t words, const std::array<std::pair<size_t, R>, N>& map) {
+Result<RegisterSet> ParseUserRegs(std::span<const std::byte> desc, size_t regs_offset, size_t words,
+                                  const std::array<std::pair<size_t, R>, N>& map) {
   const size_t need = regs_offset + words * sizeof(Word);
   if (desc.size() < need) {
     return BadDataError("NT_PRSTATUS note too short: " + std::to_string(desc.size()) +

@@ -16,8 +16,7 @@ constexpr size_t kLimeHeaderSize = 32;
 
 // Reads the header of range `index` at the reader's position and returns its segment.
 Result<SnapshotSegment> ReadRange(ByteReader& in, size_t index) {
-  const std::string where =
-      "LiME range " + std::to_string(index) + " at offset " + Hex(in.pos());
+  const std::string where = "LiME range " + std::to_string(index) + " at offset " + Hex(in.pos());
   if (in.remaining() < kLimeHeaderSize) {
     return BadDataError(where + ": truncated header (" + std::to_string(in.remaining()) +
                         " bytes left, need 32)");
@@ -37,8 +36,8 @@ Result<SnapshotSegment> ReadRange(ByteReader& in, size_t index) {
   auto size = CheckedAdd(last - start, 1);
   if (!size) return BadDataError(where + ": range covers the whole 64-bit address space");
   if (*size > in.remaining()) {
-    return BadDataError(where + ": data extends past end of file (size " + Hex(*size) +
-                        ", " + Hex(in.remaining()) + " bytes left)");
+    return BadDataError(where + ": data extends past end of file (size " + Hex(*size) + ", " +
+                        Hex(in.remaining()) + " bytes left)");
   }
   SnapshotSegment seg{.phys_start = start, .file_offset = in.pos(), .size = *size};
   VMEMFS_TRY(in.Skip(*size));

@@ -38,13 +38,22 @@ class RegisterSet {
     size_t i = static_cast<size_t>(r);
     value_[i] = v;
     present_[i] = true;
+    inferred_[i] = false;
   }
+  // A value the source implies but does not state (EFER.LMA of a long-mode ELF core): good
+  // enough to choose a paging mode, never shown to users as the register's value.
+  void SetInferred(Register r, uint64_t v) {
+    Set(r, v);
+    inferred_[static_cast<size_t>(r)] = true;
+  }
+  bool IsInferred(Register r) const { return inferred_[static_cast<size_t>(r)]; }
   bool Has(Register r) const { return present_[static_cast<size_t>(r)]; }
   bool empty() const { return present_.none(); }
 
  private:
   std::array<uint64_t, kRegisterCount> value_{};
   std::bitset<kRegisterCount> present_;
+  std::bitset<kRegisterCount> inferred_;
 };
 
 }  // namespace vmemfs::drivers

@@ -88,9 +88,8 @@ class SnapshotDriver final : public Driver {
 
   std::vector<InfoLine> Describe() const override {
     return {
-        {"source", path_},
         {"format", layout_.format},
-        {"file_size", std::to_string(file_.bytes().size())},
+        {"file-size", std::to_string(file_.bytes().size())},
         {"segments", std::to_string(layout_.segments.size())},
     };
   }
@@ -148,8 +147,7 @@ Result<SnapshotLayout> ParseSnapshot(std::span<const std::byte> bytes) {
 
 }  // namespace
 
-Result<std::unique_ptr<Driver>> OpenSnapshot(const std::string& path,
-                                             const OpenOptions& options) {
+Result<std::unique_ptr<Driver>> OpenSnapshot(const std::string& path, const OpenOptions& options) {
   VMEMFS_ASSIGN_OR_RETURN(MappedFile file, MappedFile::Open(path, options.writable));
   Result<SnapshotLayout> layout = ParseSnapshot(file.bytes());
   if (!layout) return layout.error().WithContext(path);

@@ -19,7 +19,12 @@ namespace {
 
 // Facts the kernel may cache: the tree never changes while mounted.
 constexpr double kAttrTimeout = 60.0;
-// Zeros for holes are sent from here; reads are at most 1 MiB (FUSE's max_pages).
+// Largest read request. libfuse splices a reply only if header + data + a page per piece fit
+// one pipe, and a pipe holds at most /proc/sys/fs/pipe-max-size (1 MiB by default); otherwise
+// it copies through a fresh buffer. 1 MiB requests ran at 1.2-1.4 GB/s, 512 KiB ones spliced at
+// 4.1-4.8 GB/s here, and leave room for ~120 pieces (holes, kmem pages) per reply.
+constexpr unsigned kMaxRead = 1 << 19;
+// Zeros for holes are sent from here.
 constexpr size_t kZerosSize = 1 << 20;
 alignas(4096) const std::byte kZeros[kZerosSize] = {};
 
@@ -56,9 +61,10 @@ struct stat AttrOf(const Server& server, const Node& node) {
 // Exactly one reply on every path: handlers compute, then reply once.
 void ReplyStatus(fuse_req_t req, const Status& s) { fuse_reply_err(req, ToErrno(s)); }
 
-void OnInit(void*, fuse_conn_info* conn) {
+void OnInit(void* userdata, fuse_conn_info* conn) {
   // Let libfuse splice snapshot bytes from their file instead of copying them.
   if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
+  conn->max_read = kMaxRead;  // must equal the max_read mount option
 }
 
 void OnLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -273,7 +279,9 @@ class Session {
     fuse_opt_add_arg(&args_, "vmemfs");
     // default_permissions: the kernel enforces the owner-only modes even under allow_other.
     fuse_opt_add_arg(&args_, "-o");
-    fuse_opt_add_arg(&args_, "fsname=vmemfs,subtype=vmemfs,default_permissions");
+    std::string base = "fsname=vmemfs,subtype=vmemfs,default_permissions,max_read=" +
+                       std::to_string(kMaxRead);
+    fuse_opt_add_arg(&args_, base.c_str());
     for (const std::string& opt : o.fuse_options) {
       fuse_opt_add_arg(&args_, "-o");
       fuse_opt_add_arg(&args_, opt.c_str());

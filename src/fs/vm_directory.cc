@@ -22,7 +22,7 @@ Status AddVcpuDirectories(Tree& tree, Ino vm, vmi::Guest& guest) {
     VMEMFS_TRY(tree.AddFile(dir, "regs", MakeTextFile(RegistersText(*regs))).status());
     for (size_t i = 0; i < drivers::kRegisterCount; ++i) {
       auto reg = static_cast<Register>(i);
-      if (auto v = regs->Get(reg)) {
+      if (auto v = regs->Get(reg); v && !regs->IsInferred(reg)) {
         VMEMFS_TRY(tree.AddFile(dir, std::string(drivers::RegisterName(reg)),
                                 MakeTextFile(fmt::format("0x{:016x}\n", *v)))
                        .status());
@@ -38,7 +38,7 @@ std::string RegistersText(const drivers::RegisterSet& regs) {
   std::string text;
   for (size_t i = 0; i < drivers::kRegisterCount; ++i) {
     auto reg = static_cast<Register>(i);
-    if (auto v = regs.Get(reg)) text += fmt::format("{} 0x{:016x}\n", drivers::RegisterName(reg), *v);
+    if (auto v = regs.Get(reg); v && !regs.IsInferred(reg)) text += fmt::format("{} 0x{:016x}\n", drivers::RegisterName(reg), *v);
   }
   return text;
 }

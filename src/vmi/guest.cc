@@ -45,7 +45,15 @@ class Guest::DriverMemory : public PhysicalMemory {
 Guest::Guest(std::unique_ptr<drivers::Driver> driver, const GuestOptions& options)
     : driver_(std::move(driver)),
       memory_(std::make_unique<DriverMemory>(*driver_)),
-      tlb_(options.translation_cache_entries) {}
+      tlb_(options.translation_cache_entries) {
+  for (const drivers::PhysRange& r : driver_->ranges()) {
+    auto mapped = driver_->Mapped(r.start);
+    if (mapped.size() >= r.size() && r.size() > direct_.size()) {
+      direct_ = mapped.first(r.size());
+      direct_start_ = r.start;
+    }
+  }
+}
 
 Result<std::unique_ptr<Guest>> Guest::Create(std::unique_ptr<drivers::Driver> driver,
                                              const GuestOptions& options) {
@@ -71,6 +79,13 @@ void Guest::FindKernelPageTables() {
     kernel_dtb_source_ = "vCPU " + std::to_string(cpu) + " registers (CR0/CR3/CR4/EFER)";
     return;
   }
+}
+
+void Guest::SetKernelPageTables(PagingMode mode, uint64_t dtb, std::string source) {
+  mode_ = mode;
+  kernel_dtb_ = dtb;
+  kernel_dtb_source_ = std::move(source);
+  tlb_.Flush();
 }
 
 const drivers::PhysRange* Guest::RangeOf(uint64_t pa) const {

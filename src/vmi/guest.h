@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <span>
@@ -57,7 +58,15 @@ class Guest {
 
   // --- Physical memory (vmi_read_pa, vmi_write_pa, vmi_get_memsize) ---
   // Reads exactly out.size() bytes; kFault (address() = first missing byte) outside RAM.
-  Status ReadPhys(uint64_t pa, std::span<std::byte> out) { return driver_->ReadPhys(pa, out); }
+  // Inline fast path for the largest RAM range the driver holds mapped (most of RAM).
+  Status ReadPhys(uint64_t pa, std::span<std::byte> out) {
+    uint64_t off = pa - direct_start_;
+    if (off < direct_.size() && out.size() <= direct_.size() - off) {
+      std::memcpy(out.data(), direct_.data() + off, out.size());
+      return Status();
+    }
+    return driver_->ReadPhys(pa, out);
+  }
   Status WritePhys(uint64_t pa, std::span<const std::byte> in);
   // Reads what is RAM, zero-fills the rest; errors only for failures other than faults.
   Result<std::vector<Hole>> ZReadPhys(uint64_t pa, std::span<std::byte> out);
@@ -73,6 +82,9 @@ class Guest {
   std::optional<uint64_t> kernel_dtb() const { return kernel_dtb_; }
   // Where the kernel facts came from, for `info` ("vCPU 0 registers").
   const std::string& kernel_dtb_source() const { return kernel_dtb_source_; }
+  // Sets the kernel's paging mode and page-table root found by OS discovery (when the source
+  // has no registers, or they disagree). REQUIRES: no concurrent use of this Guest yet.
+  void SetKernelPageTables(PagingMode mode, uint64_t dtb, std::string source);
 
   // Translates through the tables at `dtb` (vmi_translate_uv2p once a process gives its dtb);
   // cached. kFault when unmapped; kUnsupported when the paging mode is unknown.
@@ -117,6 +129,9 @@ class Guest {
   Result<Mapping> TranslateToRam(uint64_t dtb, uint64_t va);
 
   std::unique_ptr<drivers::Driver> driver_;
+  // The largest RAM range that the driver maps whole, at guest-physical direct_start_.
+  std::span<const std::byte> direct_;
+  uint64_t direct_start_ = 0;
   std::unique_ptr<PhysicalMemory> memory_;
   TranslationCache tlb_;
   std::optional<PagingMode> mode_;

@@ -176,10 +176,10 @@ class Scanner {
 
  private:
   // Reads entries [first, entries) of a table into `out` with one read. If that faults, the
-  // table straddles the end of RAM or lies outside it: when entry `first` alone is readable,
-  // reads entry by entry and zeroes (makes non-present) the ones that fault, so the scan agrees
-  // with Translate; otherwise returns false and the table counts as absent, at the cost of one
-  // extra read instead of one per entry.
+  // table lies outside RAM or straddles its end: reads entry by entry up to the first fault and
+  // zeroes (makes non-present) the rest, so the scan agrees with Translate for any RAM layout
+  // without sub-page holes. Returns false when not even entry `first` is readable: the table
+  // counts as absent at the cost of one extra read.
   Result<bool> ReadTable(uint64_t table, uint64_t first, uint64_t entries, std::byte* out) {
     const size_t width = spec_.entry_size;
     std::optional<uint64_t> pa = EntryPa(spec_, table, first);
@@ -188,13 +188,17 @@ class Scanner {
     if (s.ok()) return true;
     if (s.code() != ErrorCode::kFault) return s;
     for (uint64_t i = first; i < entries; ++i) {
+      // Entry-sized reads are charged to the scan budget: a hostile layout must not turn one
+      // call into millions of them.
+      if (++visited_ > kScanBudget) return BadDataError("page-table scan limit exceeded");
       std::byte* slot = out + (i - first) * width;
       std::optional<uint64_t> entry_pa = EntryPa(spec_, table, i);
       s = entry_pa ? mem_.Read(*entry_pa, std::span(slot, width)) : FaultError(table);
       if (s.ok()) continue;
       if (s.code() != ErrorCode::kFault) return s;
       if (i == first) return false;
-      std::memset(slot, 0, width);
+      std::memset(slot, 0, (entries - i) * width);
+      break;
     }
     return true;
   }

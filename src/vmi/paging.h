@@ -58,7 +58,10 @@ Result<Mapping> Translate(PhysicalMemory& mem, PagingMode mode, uint64_t dtb, ui
 // so for IA-32e the lower half comes before the upper half), or nullopt if none. Skips absent
 // subtrees whole, so scanning the whole space costs one read per present table entry at most.
 // `va` and `limit` are file offsets (see VirtualToOffset); limit <= AddressSpaceSize(mode).
-// Returned Mapping.va is a canonical virtual address.
+// Returned Mapping.va is a canonical virtual address. Tables outside RAM count as absent.
+// Errors: kBadData "page-table scan limit exceeded" when one call would visit more than 2^22
+// entries (only hostile tables do; a real kernel's whole upper half needs a small fraction);
+// the driver's own error when a read fails for a reason other than kFault.
 Result<std::optional<Mapping>> NextMapping(PhysicalMemory& mem, PagingMode mode, uint64_t dtb,
                                            uint64_t offset, uint64_t limit);
 

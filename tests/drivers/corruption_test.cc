@@ -109,9 +109,15 @@ TEST(CorruptionTest, RandomMultiByteDamage) {
         const size_t at = rng() % bad.size();
         // Plant extreme values where fields live, not just random bits.
         switch (rng() % 3) {
-          case 0: bad[at] = std::byte(static_cast<uint8_t>(rng())); break;
-          case 1: if (at + 4 <= bad.size()) PutAt<uint32_t>(bad, at, ~0u); break;
-          default: if (at + 8 <= bad.size()) PutAt<uint64_t>(bad, at, 1ull << (rng() % 64)); break;
+          case 0:
+            bad[at] = std::byte(static_cast<uint8_t>(rng()));
+            break;
+          case 1:
+            if (at + 4 <= bad.size()) PutAt<uint32_t>(bad, at, ~0u);
+            break;
+          default:
+            if (at + 8 <= bad.size()) PutAt<uint64_t>(bad, at, 1ull << (rng() % 64));
+            break;
         }
       }
       ExpectValidLayout(s.parse(bad), bad.size());

@@ -130,7 +130,7 @@ TEST(ElfCoreTest, Elf32WithI386Prstatus) {
   EXPECT_EQ(r.Get(Register::kCs), 0x5du);
   EXPECT_EQ(r.Get(Register::kRsp), 0x5fu);
   EXPECT_EQ(r.Get(Register::kSs), 0x60u);
-  EXPECT_EQ(r.Get(Register::kCr3), QemuState().cr3);  // from the QEMU note
+  EXPECT_EQ(r.Get(Register::kCr3), QemuState().cr3);          // from the QEMU note
   EXPECT_EQ(r.Get(Register::kR8), QemuState().gpr_base + 8);  // not in i386 prstatus: QEMU's
   EXPECT_FALSE(r.Has(Register::kEfer));
 }

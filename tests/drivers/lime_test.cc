@@ -18,8 +18,9 @@ TEST(LimeTest, ParsesRangesSortedWithInclusiveEnd) {
   ASSERT_TRUE(layout) << layout.error().ToString();
   EXPECT_EQ(layout->format, "lime");
   ASSERT_EQ(layout->segments.size(), 2u);
-  EXPECT_EQ(layout->segments[0],
-            (SnapshotSegment{.phys_start = 0x1000, .file_offset = 32 + 0x1000 + 32, .size = 0x2000}));
+  EXPECT_EQ(
+      layout->segments[0],
+      (SnapshotSegment{.phys_start = 0x1000, .file_offset = 32 + 0x1000 + 32, .size = 0x2000}));
   EXPECT_EQ(layout->segments[1],
             (SnapshotSegment{.phys_start = 0x100000, .file_offset = 32, .size = 0x1000}));
   EXPECT_TRUE(layout->vcpus.empty());

@@ -29,7 +29,9 @@ void Append(Bytes& b, T v) {
   PutAt(b, b.size(), v);
 }
 
-inline void AppendBytes(Bytes& b, const Bytes& more) { b.insert(b.end(), more.begin(), more.end()); }
+inline void AppendBytes(Bytes& b, const Bytes& more) {
+  b.insert(b.end(), more.begin(), more.end());
+}
 
 inline void Pad4(Bytes& b) { b.resize((b.size() + 3) / 4 * 4); }
 
@@ -117,7 +119,7 @@ inline Bytes EncodeQemuState(const QemuState& s) {
 struct LoadSpec {
   uint64_t paddr;
   Bytes data;
-  uint64_t memsz = 0;  // 0: data.size()
+  uint64_t memsz = 0;     // 0: data.size()
   size_t gap_before = 0;  // bytes of filler in the file before this segment's data
 };
 
@@ -231,7 +233,8 @@ class TempDir {
   std::string Write(const std::string& name, const Bytes& bytes) const {
     std::string p = path_ + "/" + name;
     std::ofstream(p, std::ios::binary | std::ios::trunc)
-        .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+        .write(reinterpret_cast<const char*>(bytes.data()),
+               static_cast<std::streamsize>(bytes.size()));
     return p;
   }
 

@@ -1,0 +1,36 @@
+// Typed, bounded reads of kernel virtual memory for the OS walkers.
+#ifndef VMEMFS_VMI_LINUX_KERNEL_MEMORY_H_
+#define VMEMFS_VMI_LINUX_KERNEL_MEMORY_H_
+
+#include <cstdint>
+#include <string>
+
+#include "base/status.h"
+#include "vmi/guest.h"
+
+namespace vmemfs::vmi::linux_os {
+
+// Reads through the kernel's page tables (Guest::ReadKernel) or a process's (dtb).
+// Thread-safe as Guest is.
+class KernelMemory {
+ public:
+  explicit KernelMemory(Guest& guest) : guest_(guest) {}
+  Guest& guest() { return guest_; }
+
+  Result<uint64_t> U64(uint64_t va);
+  Result<uint32_t> U32(uint64_t va);
+  Result<int32_t> S32(uint64_t va);
+  // An unsigned integer of 1, 2, 4 or 8 bytes (member sizes from BTF).
+  Result<uint64_t> Unsigned(uint64_t va, uint64_t size);
+  // A NUL-terminated string of at most max_len bytes (the NUL not included); a string that
+  // does not end within max_len is cut there.
+  Result<std::string> String(uint64_t va, size_t max_len);
+  Status Read(uint64_t va, std::span<std::byte> out) { return guest_.ReadKernel(va, out); }
+
+ private:
+  Guest& guest_;
+};
+
+}  // namespace vmemfs::vmi::linux_os
+
+#endif  // VMEMFS_VMI_LINUX_KERNEL_MEMORY_H_

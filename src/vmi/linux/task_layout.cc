@@ -1,0 +1,139 @@
+#include "vmi/linux/task_layout.h"
+
+#include <algorithm>
+#include <string>
+
+namespace vmemfs::vmi::linux_os {
+namespace {
+
+// Collects the first error so the resolver reads as a flat list of members.
+class Resolver {
+ public:
+  explicit Resolver(const KernelTypes& types) : types_(types) {}
+  const Status& status() const { return status_; }
+
+  uint64_t Offset(std::string_view type, std::string_view path) {
+    auto m = Lookup(type, path);
+    return m ? m->offset : 0;
+  }
+  Field Integer(std::string_view type, std::string_view path) {
+    auto m = Lookup(type, path);
+    if (!m) return {};
+    if (m->bit_size != 0 || (m->size != 1 && m->size != 2 && m->size != 4 && m->size != 8)) {
+      Fail(BadDataError(Name(type, path) + ": not an integer of 1, 2, 4 or 8 bytes"));
+      return {};
+    }
+    return {m->offset, m->size};
+  }
+  uint64_t Size(std::string_view type) {
+    if (!status_.ok()) return 0;
+    auto s = types_.Size(type);
+    if (!s) Fail(s.error());
+    return s.value_or(0);
+  }
+  void Fail(Status s) {
+    if (status_.ok()) status_ = std::move(s);
+  }
+
+ private:
+  static std::string Name(std::string_view type, std::string_view path) {
+    return std::string(type) + "." + std::string(path);
+  }
+  Result<MemberInfo> Lookup(std::string_view type, std::string_view path) {
+    if (!status_.ok()) return status_;
+    auto m = types_.Member(type, path);
+    if (!m) Fail(NotFoundError("kernel has no " + Name(type, path) + " (" + m.error().message() + ")"));
+    return m;
+  }
+
+  const KernelTypes& types_;
+  Status status_;
+};
+
+void ResolveTask(Resolver& r, const KernelTypes& types, TaskLayout& l) {
+  l.task_size = r.Size("task_struct");
+  l.tasks = r.Offset("task_struct", "tasks");
+  l.pid = r.Integer("task_struct", "pid");
+  l.tgid = r.Integer("task_struct", "tgid");
+  l.comm = r.Offset("task_struct", "comm");
+  if (auto comm = types.Member("task_struct", "comm")) l.comm_size = comm->size;
+  if (r.status().ok() && (l.comm_size == 0 || l.comm_size > 64)) {
+    r.Fail(BadDataError("task_struct.comm has " + std::to_string(l.comm_size) + " bytes"));
+  }
+  l.mm = r.Offset("task_struct", "mm");
+  l.active_mm = r.Offset("task_struct", "active_mm");
+  l.real_parent = r.Offset("task_struct", "real_parent");
+  l.group_leader = r.Offset("task_struct", "group_leader");
+  l.signal = r.Offset("task_struct", "signal");
+  l.real_cred = r.Offset("task_struct", types.Has("task_struct", "real_cred") ? "real_cred" : "cred");
+  l.state = r.Integer("task_struct", types.Has("task_struct", "__state") ? "__state" : "state");
+  l.exit_state = r.Integer("task_struct", "exit_state");
+  l.flags = r.Integer("task_struct", "flags");
+  l.has_thread_node = types.Has("task_struct", "thread_node") &&
+                      types.Has("signal_struct", "thread_head");
+  if (l.has_thread_node) {
+    l.thread_node = r.Offset("task_struct", "thread_node");
+    l.signal_thread_head = r.Offset("signal_struct", "thread_head");
+  } else {
+    l.thread_group = r.Offset("task_struct", "thread_group");
+  }
+  l.signal_nr_threads = r.Integer("signal_struct", "nr_threads");
+}
+
+void ResolveCred(Resolver& r, TaskLayout& l) {
+  static constexpr const char* kNames[8] = {"uid",  "gid",  "suid",  "sgid",
+                                            "euid", "egid", "fsuid", "fsgid"};
+  for (int i = 0; i < 8; ++i) l.cred_ids[i] = r.Offset("cred", kNames[i]);
+}
+
+void ResolveMm(Resolver& r, TaskLayout& l) {
+  l.mm_size = r.Size("mm_struct");
+  l.mm_pgd = r.Offset("mm_struct", "pgd");
+  l.mm_arg_start = r.Offset("mm_struct", "arg_start");
+  l.mm_arg_end = r.Offset("mm_struct", "arg_end");
+  l.mm_env_start = r.Offset("mm_struct", "env_start");
+  l.mm_env_end = r.Offset("mm_struct", "env_end");
+  l.mm_exe_file = r.Offset("mm_struct", "exe_file");
+  l.mm_start_brk = r.Offset("mm_struct", "start_brk");
+  l.mm_brk = r.Offset("mm_struct", "brk");
+  l.mm_start_stack = r.Offset("mm_struct", "start_stack");
+  l.mm_mt = r.Offset("mm_struct", "mm_mt");
+}
+
+}  // namespace
+
+void ComputeTaskWindow(TaskLayout& l) {
+  const std::pair<uint64_t, uint64_t> fields[] = {
+      {l.tasks, 16},          {l.pid.offset, l.pid.size},
+      {l.tgid.offset, l.tgid.size},
+      {l.comm, l.comm_size},  {l.mm, 8},
+      {l.active_mm, 8},       {l.real_parent, 8},
+      {l.group_leader, 8},    {l.signal, 8},
+      {l.real_cred, 8},       {l.state.offset, l.state.size},
+      {l.exit_state.offset, l.exit_state.size},
+      {l.flags.offset, l.flags.size},
+      {l.has_thread_node ? l.thread_node : l.thread_group, 16}};
+  uint64_t lo = UINT64_MAX, hi = 0;
+  for (auto [offset, size] : fields) {
+    lo = std::min(lo, offset);
+    hi = std::max(hi, offset + size);
+  }
+  l.window_start = lo;
+  l.window_size = hi - lo;
+}
+
+Result<TaskLayout> ResolveTaskLayout(const KernelTypes& types) {
+  TaskLayout layout;
+  Resolver r(types);
+  ResolveTask(r, types, layout);
+  ResolveCred(r, layout);
+  ResolveMm(r, layout);
+  if (!r.status().ok()) return r.status();
+  ComputeTaskWindow(layout);
+  if (layout.window_start + layout.window_size > layout.task_size) {
+    return BadDataError("BTF: task_struct members lie outside its size");
+  }
+  return layout;
+}
+
+}  // namespace vmemfs::vmi::linux_os

@@ -1,0 +1,207 @@
+#include "vmi/linux/tasks.h"
+
+#include <algorithm>
+#include <cstring>
+#include <span>
+
+#include "base/checked.h"
+
+namespace vmemfs::vmi::linux_os {
+namespace {
+
+// A layout from BTF keeps these far smaller (task_struct is ~10 KiB); the caps only stop a
+// synthetic or corrupt layout from making us allocate without bound.
+constexpr uint64_t kMaxWindow = 64 * 1024;
+constexpr uint64_t kMaxCredWindow = 4096;
+
+// include/linux/sched.h (6.1) task state bits used by __task_state_index.
+constexpr uint32_t kTaskReport = 0x7f;  // R..P bits reported as-is
+constexpr uint32_t kTaskUninterruptible = 0x2;
+constexpr uint32_t kTaskNoload = 0x400;
+constexpr uint32_t kTaskIdle = kTaskUninterruptible | kTaskNoload;
+constexpr uint32_t kTaskRtlockWait = 0x1000;
+constexpr uint32_t kTaskReportIdle = kTaskReport + 1;
+
+uint64_t LoadLe(std::span<const std::byte> buf, uint64_t offset, uint64_t size) {
+  uint64_t v = 0;  // the caller checked offset + size <= buf.size() via the layout window
+  std::memcpy(&v, buf.data() + offset, size);
+  return v;
+}
+
+// How a list walk ended.
+struct WalkEnd {
+  Status status;         // OK: back at the head
+  bool capped = false;   // stopped by the count cap
+};
+
+// Calls visit(node) for each node of the circular list whose list_head is at `head` (the head
+// itself excluded). Every step checks next->prev == node, so a corrupt or concurrently changed
+// link stops the walk; Brent's algorithm catches cycles that avoid the head anyway (a live
+// guest can change memory between the two reads), and `max` bounds the rest. visit returns a
+// non-OK Status to stop.
+template <typename Visit>
+WalkEnd WalkList(KernelMemory& mem, uint64_t head, size_t max, Visit visit) {
+  uint64_t pos = head;
+  uint64_t saved = head;  // Brent: the node compared against, moved at powers of two
+  size_t power = 1, steps = 0;
+  for (size_t count = 0;; ++count) {
+    auto next = mem.U64(pos);
+    if (!next) return {next.error().WithContext("list next")};
+    auto back = mem.U64(*next + 8);
+    if (!back) return {back.error().WithContext("list node")};
+    if (*back != pos) {
+      return {BadDataError("list broken: node's next->prev is not the node"), false};
+    }
+    if (*next == head) return {};
+    if (count >= max) {
+      return {BadDataError("list longer than " + std::to_string(max) + " entries"), true};
+    }
+    if (*next == saved) return {BadDataError("list has a cycle that avoids its head")};
+    if (++steps == power) {
+      saved = *next;
+      power *= 2;
+      steps = 0;
+    }
+    if (Status s = visit(*next); !s.ok()) return {std::move(s)};
+    pos = *next;
+  }
+}
+
+void Note(Task& task, Status s, std::string_view what) {
+  if (task.error.ok() && !s.ok()) task.error = s.WithContext(what);
+}
+
+void ReadCred(KernelMemory& mem, const TaskLayout& l, uint64_t cred, Task& task) {
+  uint64_t lo = *std::min_element(std::begin(l.cred_ids), std::end(l.cred_ids));
+  uint64_t hi = *std::max_element(std::begin(l.cred_ids), std::end(l.cred_ids)) + 4;
+  if (hi - lo > kMaxCredWindow) return Note(task, InvalidArgumentError("cred layout"), "cred");
+  auto start = CheckedAdd(cred, lo);
+  if (!start) return Note(task, FaultError(cred), "cred");
+  std::vector<std::byte> buf(hi - lo);
+  if (Status s = mem.Read(*start, buf); !s.ok()) return Note(task, s, "cred");
+  for (int i = 0; i < 8; ++i) task.ids[i] = static_cast<uint32_t>(LoadLe(buf, l.cred_ids[i] - lo, 4));
+}
+
+void ReadMm(KernelMemory& mem, const TaskLayout& l, Task& task) {
+  if (task.mm == 0) return;
+  auto pgd = mem.U64(task.mm + l.mm_pgd);
+  if (!pgd) return Note(task, pgd.error(), "mm->pgd");
+  auto dtb = mem.guest().TranslateKernel(*pgd);
+  if (!dtb) return Note(task, dtb.error(), "mm->pgd translation");
+  task.dtb = *dtb;
+}
+
+void ReadLinked(KernelMemory& mem, const TaskLayout& l, uint64_t parent, Task& task) {
+  if (parent != 0) {
+    auto ppid = mem.Unsigned(parent + l.tgid.offset, l.tgid.size);
+    if (ppid) task.ppid = static_cast<int32_t>(*ppid);
+    Note(task, ppid.status(), "real_parent");
+  }
+  if (task.signal != 0) {
+    auto n = mem.Unsigned(task.signal + l.signal_nr_threads.offset, l.signal_nr_threads.size);
+    if (n) task.nr_threads = static_cast<int32_t>(*n);
+    Note(task, n.status(), "signal");
+  }
+}
+
+// Appends the group's threads (leader first) to task.threads.
+void ListThreads(KernelMemory& mem, const TaskLayout& l, const TaskLimits& limits, Task& task) {
+  task.threads.push_back({task.address, task.pid});
+  uint64_t head, node_offset;
+  if (l.has_thread_node) {
+    if (task.signal == 0) return;
+    head = task.signal + l.signal_thread_head;
+    node_offset = l.thread_node;
+  } else {
+    head = task.address + l.thread_group;  // a ring through the threads, no separate head
+    node_offset = l.thread_group;
+  }
+  WalkEnd end = WalkList(mem, head, limits.max_threads_per_process, [&](uint64_t node) {
+    uint64_t thread = node - node_offset;
+    if (thread == task.address) return Status();
+    VMEMFS_ASSIGN_OR_RETURN(uint64_t tid, mem.Unsigned(thread + l.pid.offset, l.pid.size));
+    task.threads.push_back({thread, static_cast<int32_t>(tid)});
+    return Status();
+  });
+  Note(task, end.status, "thread list");
+}
+
+}  // namespace
+
+char TaskStateLetter(uint32_t state, uint32_t exit_state) {
+  static constexpr char kLetters[] = "RSDTtXZPI";  // task_state_array, by fls() of the state
+  uint32_t report = (state | exit_state) & kTaskReport;
+  if ((state & kTaskIdle) == kTaskIdle) report = kTaskReportIdle;
+  if (state == kTaskRtlockWait) report = kTaskUninterruptible;  // shown as an rt_mutex wait
+  int index = report == 0 ? 0 : 32 - __builtin_clz(report);
+  return kLetters[index];
+}
+
+std::string_view TaskStateName(char letter) {
+  switch (letter) {
+    case 'R': return "R (running)";
+    case 'S': return "S (sleeping)";
+    case 'D': return "D (disk sleep)";
+    case 'T': return "T (stopped)";
+    case 't': return "t (tracing stop)";
+    case 'X': return "X (dead)";
+    case 'Z': return "Z (zombie)";
+    case 'P': return "P (parked)";
+    case 'I': return "I (idle)";
+    default: return "? (unknown)";
+  }
+}
+
+Result<Task> ReadTask(KernelMemory& mem, const TaskLayout& l, uint64_t address) {
+  if (l.window_size == 0 || l.window_size > kMaxWindow) {
+    return InvalidArgumentError("task layout window of " + std::to_string(l.window_size));
+  }
+  auto start = CheckedAdd(address, l.window_start);
+  if (!start) return FaultError(address, "task_struct");
+  std::vector<std::byte> buf(l.window_size);
+  VMEMFS_TRY(mem.Read(*start, buf));
+  auto get = [&](uint64_t offset, uint64_t size) { return LoadLe(buf, offset - l.window_start, size); };
+  Task task;
+  task.address = address;
+  task.pid = static_cast<int32_t>(get(l.pid.offset, l.pid.size));
+  task.tgid = static_cast<int32_t>(get(l.tgid.offset, l.tgid.size));
+  task.raw_state = static_cast<uint32_t>(get(l.state.offset, l.state.size));
+  task.exit_state = static_cast<uint32_t>(get(l.exit_state.offset, l.exit_state.size));
+  task.state = TaskStateLetter(task.raw_state, task.exit_state);
+  task.flags = static_cast<uint32_t>(get(l.flags.offset, l.flags.size));
+  task.kernel_thread = (task.flags & kPfKthread) != 0;
+  const char* comm = reinterpret_cast<const char*>(buf.data() + (l.comm - l.window_start));
+  task.comm.assign(comm, strnlen(comm, l.comm_size > 0 ? l.comm_size - 1 : 0));
+  task.mm = get(l.mm, 8);
+  task.signal = get(l.signal, 8);
+  ReadLinked(mem, l, get(l.real_parent, 8), task);
+  if (uint64_t cred = get(l.real_cred, 8); cred != 0) ReadCred(mem, l, cred, task);
+  ReadMm(mem, l, task);
+  return task;
+}
+
+Result<std::vector<Task>> ListTasks(KernelMemory& mem, const TaskLayout& layout,
+                                    uint64_t init_task_va, const TaskLimits& limits,
+                                    WalkReport* report) {
+  uint64_t head = init_task_va + layout.tasks;
+  VMEMFS_TRY(mem.U64(head).status().WithContext("init_task.tasks"));
+  std::vector<Task> tasks;
+  WalkEnd end = WalkList(mem, head, limits.max_tasks, [&](uint64_t node) -> Status {
+    uint64_t address = node - layout.tasks;
+    auto task = ReadTask(mem, layout, address);
+    if (!task) return task.error().WithContext("task_struct at " + std::to_string(address));
+    ListThreads(mem, layout, limits, *task);
+    if (report != nullptr && !task->error.ok()) {
+      report->errors.push_back(task->error.WithContext("pid " + std::to_string(task->pid)));
+    }
+    tasks.push_back(std::move(*task));
+    return Status();
+  });
+  if (report != nullptr && !end.status.ok()) {
+    report->errors.push_back(end.status.WithContext("process list"));
+    report->truncated = report->truncated || end.capped;
+  }
+  return tasks;
+}
+
+}  // namespace vmemfs::vmi::linux_os

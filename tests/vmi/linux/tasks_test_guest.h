@@ -1,0 +1,204 @@
+// Test helpers for the task walkers: a synthetic kernel (flat RAM, 4-level page tables with a
+// direct map, task_structs laid out by a hand-made TaskLayout) and the real test guests.
+#ifndef VMEMFS_TESTS_VMI_LINUX_TASKS_TEST_GUEST_H_
+#define VMEMFS_TESTS_VMI_LINUX_TASKS_TEST_GUEST_H_
+
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "drivers/snapshot_driver.h"
+#include "vmi/guest.h"
+#include "vmi/linux/kernel_memory.h"
+#include "vmi/linux/kernel_types.h"
+#include "vmi/linux/task_layout.h"
+
+namespace vmemfs::vmi::linux_os::testing {
+
+// RAM [0, size) in a vector.
+class VectorDriver : public drivers::Driver {
+ public:
+  explicit VectorDriver(size_t size) : ram_(size), ranges_{{0, size}} {}
+  std::vector<std::byte>& ram() { return ram_; }
+  std::string_view kind() const override { return "vector"; }
+  std::span<const drivers::PhysRange> ranges() const override { return ranges_; }
+  Status ReadPhys(uint64_t pa, std::span<std::byte> out) override {
+    if (pa >= ram_.size() || out.size() > ram_.size() - pa) return FaultError(pa);
+    std::memcpy(out.data(), ram_.data() + pa, out.size());
+    return Status();
+  }
+  std::vector<drivers::InfoLine> Describe() const override { return {}; }
+
+ private:
+  std::vector<std::byte> ram_;
+  std::vector<drivers::PhysRange> ranges_;
+};
+
+// 8 MiB of RAM. Kernel VA kDirectMap + x and user VA x both map PA x (2 MiB pages); the page
+// tables are at PA 0x1000..0x5fff, so a test puts its objects at PA >= 0x10000.
+class SyntheticKernel {
+ public:
+  static constexpr uint64_t kRam = 8 << 20;
+  static constexpr uint64_t kDirectMap = 0xffff888000000000;
+  static constexpr uint64_t kPml4 = 0x1000;
+
+  SyntheticKernel() {
+    auto driver = std::make_unique<VectorDriver>(kRam);
+    driver_ = driver.get();
+    Put64(kPml4 + 273 * 8, 0x2000 | 3);  // kernel half: PML4[273] -> PDPT 0x2000
+    Put64(0x2000, 0x3000 | 3);
+    Put64(kPml4, 0x4000 | 7);            // user half: PML4[0] -> PDPT 0x4000
+    Put64(0x4000, 0x5000 | 7);
+    for (uint64_t i = 0; i < kRam >> 21; ++i) {
+      Put64(0x3000 + i * 8, (i << 21) | 0x83);      // present, writable, 2 MiB
+      Put64(0x5000 + i * 8, (i << 21) | 0x87);      // + user
+    }
+    guest_ = std::move(*Guest::Create(std::move(driver)));
+    guest_->SetKernelPageTables(PagingMode::kIa32e4, kPml4, "test");
+    mem_ = std::make_unique<KernelMemory>(*guest_);
+  }
+
+  static uint64_t Kva(uint64_t pa) { return kDirectMap + pa; }
+  KernelMemory& mem() { return *mem_; }
+  Guest& guest() { return *guest_; }
+
+  void Put(uint64_t pa, const void* data, size_t n) { std::memcpy(&driver_->ram()[pa], data, n); }
+  void Put64(uint64_t pa, uint64_t v) { Put(pa, &v, 8); }
+  void Put32(uint64_t pa, uint32_t v) { Put(pa, &v, 4); }
+  // Writes by kernel VA.
+  void K64(uint64_t kva, uint64_t v) { Put64(kva - kDirectMap, v); }
+  void K32(uint64_t kva, uint32_t v) { Put32(kva - kDirectMap, v); }
+  // Links the list_heads at kernel VAs nodes[0] (the head), nodes[1], ... into a ring.
+  void Ring(const std::vector<uint64_t>& nodes) {
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      K64(nodes[i], nodes[(i + 1) % nodes.size()]);
+      K64(nodes[i] + 8, nodes[(i + nodes.size() - 1) % nodes.size()]);
+    }
+  }
+
+ private:
+  VectorDriver* driver_;
+  std::unique_ptr<Guest> guest_;
+  std::unique_ptr<KernelMemory> mem_;
+};
+
+// --- Real test guests ---
+
+inline constexpr char kGuestRoot[] = "/tmp/vmemfs-guests";
+
+// Symbol address from truth/kallsyms.txt (until kernel discovery lands), 0 if absent.
+inline uint64_t TruthSymbol(const std::string& dir, const std::string& name) {
+  std::ifstream in(dir + "/truth/kallsyms.txt");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string addr, type, sym;
+    fields >> addr >> type >> sym;
+    if (sym == name) return std::stoull(addr, nullptr, 16);
+  }
+  return 0;
+}
+
+struct RealGuest {
+  std::string dir;
+  std::unique_ptr<Guest> guest;
+  std::unique_ptr<KernelMemory> mem;
+  std::unique_ptr<KernelTypes> types;
+  TaskLayout layout;
+  uint64_t init_task = 0;
+};
+
+// Opens <root>/<name>/core.elf and resolves the task layout, once per guest; nullptr (and
+// *why set) when the guest is absent.
+inline RealGuest* OpenRealGuest(const std::string& name, std::string* why) {
+  static std::map<std::string, std::unique_ptr<RealGuest>> cache;
+  auto [it, inserted] = cache.try_emplace(name);
+  if (!inserted) {
+    if (!it->second) *why = "guest " + name + " could not be opened before";
+    return it->second.get();
+  }
+  auto g = std::make_unique<RealGuest>();
+  g->dir = std::string(kGuestRoot) + "/" + name;
+  auto driver = drivers::OpenSnapshot(g->dir + "/core.elf", {});
+  if (!driver) {
+    *why = "no test guest at " + g->dir + " (tools/guest/guest.py prepare --root " + kGuestRoot +
+           "): " + driver.error().ToString();
+    return nullptr;
+  }
+  auto guest = Guest::Create(std::move(*driver));
+  if (!guest) return *why = guest.error().ToString(), nullptr;
+  g->guest = std::move(*guest);
+  g->mem = std::make_unique<KernelMemory>(*g->guest);
+  uint64_t start = TruthSymbol(g->dir, "__start_BTF"), stop = TruthSymbol(g->dir, "__stop_BTF");
+  g->init_task = TruthSymbol(g->dir, "init_task");
+  std::vector<std::byte> btf(stop > start ? stop - start : 0);
+  if (btf.empty() || !g->mem->Read(start, btf).ok()) return *why = "BTF unreadable", nullptr;
+  auto types = KernelTypes::FromBtf(btf);
+  if (!types) return *why = types.error().ToString(), nullptr;
+  g->types = std::move(*types);
+  auto layout = ResolveTaskLayout(*g->types);
+  if (!layout) return *why = layout.error().ToString(), nullptr;
+  g->layout = *layout;
+  it->second = std::move(g);
+  return it->second.get();
+}
+
+// One line of truth/ps.tsv, comm and cmdline unescaped.
+struct TruthProcess {
+  int pid, ppid, tgid;
+  char state;
+  unsigned uid, gid;
+  int threads;
+  std::string comm, cmdline;
+};
+
+inline std::string Unescape(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '\\' || i + 1 >= s.size()) {
+      out += s[i];
+      continue;
+    }
+    char c = s[++i];
+    if (c == 't') out += '\t';
+    else if (c == 'n') out += '\n';
+    else if (c == 'x' && i + 2 < s.size()) out += char(std::stoi(s.substr(i + 1, 2), nullptr, 16)), i += 2;
+    else out += c;
+  }
+  return out;
+}
+
+inline std::map<int, TruthProcess> ReadTruthPs(const std::string& dir) {
+  std::map<int, TruthProcess> out;
+  std::ifstream in(dir + "/truth/ps.tsv");
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    std::string field;
+    while (std::getline(ss, field, '\t')) f.push_back(field);
+    if (f.size() < 8) continue;
+    f.resize(9);
+    TruthProcess p{std::stoi(f[0]), std::stoi(f[1]), std::stoi(f[2]), f[3][0],
+                   static_cast<unsigned>(std::stoul(f[4])), static_cast<unsigned>(std::stoul(f[5])),
+                   std::stoi(f[6]), Unescape(f[7]), Unescape(f[8])};
+    out[p.pid] = p;
+  }
+  return out;
+}
+
+// /proc/<pid>/cmdline as ps.tsv shows it: NULs as spaces, trailing NULs dropped.
+inline std::string TruthStyleCmdline(std::string raw) {
+  while (!raw.empty() && raw.back() == '\0') raw.pop_back();
+  for (char& c : raw) c = c == '\0' ? ' ' : c;
+  return raw;
+}
+
+}  // namespace vmemfs::vmi::linux_os::testing
+
+#endif  // VMEMFS_TESTS_VMI_LINUX_TASKS_TEST_GUEST_H_
