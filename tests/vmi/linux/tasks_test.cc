@@ -197,7 +197,7 @@ TEST_F(SyntheticTasksTest, SelfLoopAndBrokenBackLinkEnd) {
 TEST_F(SyntheticTasksTest, BrokenThreadListOnlyMarksThatTask) {
   auto procs = MakeProcesses(3);
   k_.K64(Slot(5 + 3) + layout_.signal_thread_head, 0x1234);  // process 1's thread list
-  SetCred(procs[2], 0xffff888000fff000 + 0x7fff0000, 0);      // cred outside RAM
+  k_.K64(procs[2] + layout_.real_cred, SyntheticKernel::Kva(SyntheticKernel::kRam));  // no RAM
   auto tasks = List();
   ASSERT_TRUE(tasks);
   ASSERT_EQ(tasks->size(), 3u);
