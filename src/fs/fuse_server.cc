@@ -29,7 +29,7 @@ constexpr size_t kZerosSize = 1 << 20;
 alignas(4096) const std::byte kZeros[kZerosSize] = {};
 
 struct Server {
-  const Tree* tree;
+  Tree* tree;
   ServeOptions options;
   uid_t uid;
   gid_t gid;
@@ -69,14 +69,14 @@ void OnInit(void* userdata, fuse_conn_info* conn) {
 
 void OnLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   Server& server = ServerOf(req);
-  const Node* node = server.tree->Lookup(parent, name);
+  auto node = server.tree->Lookup(parent, name);
   if (!node) {
-    fuse_reply_err(req, ENOENT);
+    ReplyStatus(req, node.error());
     return;
   }
   fuse_entry_param e = {};
-  e.ino = node->ino;
-  e.attr = AttrOf(server, *node);
+  e.ino = (*node)->ino;
+  e.attr = AttrOf(server, **node);
   e.attr_timeout = e.entry_timeout = kAttrTimeout;
   fuse_reply_entry(req, &e);
 }
@@ -96,31 +96,58 @@ void OnGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   fuse_reply_attr(req, &st, kAttrTimeout);
 }
 
-void OnReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
-  Server& server = ServerOf(req);
-  const Node* dir = server.tree->Get(ino);
-  if (!dir || !dir->is_dir()) {
-    fuse_reply_err(req, dir ? ENOTDIR : ENOENT);
+// A directory's listing is taken once per opendir and served in slices, so a listing of tens
+// of thousands of symbols costs one pass.
+constexpr Ino kUnmadeInoBase = 1ull << 62;
+
+struct DirHandle {
+  std::vector<DirEntry> entries;
+};
+
+void OnOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  auto entries = ServerOf(req).tree->List(ino);
+  if (!entries) {
+    ReplyStatus(req, entries.error());
     return;
   }
-  // Entry i (0 = ".", 1 = "..", then children in name order) has offset i + 1.
+  auto* handle = new (std::nothrow) DirHandle{std::move(*entries)};
+  if (!handle) {
+    fuse_reply_err(req, ENOMEM);
+    return;
+  }
+  fi->fh = reinterpret_cast<uint64_t>(handle);
+  if (fuse_reply_open(req, fi) != 0) delete handle;
+}
+
+void OnReleasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  delete reinterpret_cast<DirHandle*>(fi->fh);
+  fuse_reply_err(req, 0);
+}
+
+void OnReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  Server& server = ServerOf(req);
+  const Node* dir = server.tree->Get(ino);
+  const auto& entries = reinterpret_cast<DirHandle*>(fi->fh)->entries;
+  // Entry i (0 = ".", 1 = "..", then the listing) has offset i + 1.
   std::vector<char> buf(size);
   size_t used = 0;
-  off_t index = 0;
-  auto add = [&](const char* name, Ino entry_ino, bool is_dir) {
-    if (index++ < off) return true;
+  auto add = [&](const char* name, Ino entry_ino, bool is_dir, off_t index) {
     struct stat st = {};
-    st.st_ino = entry_ino;
-    st.st_mode = is_dir ? S_IFDIR : S_IFREG;
-    size_t need = fuse_add_direntry(req, buf.data() + used, size - used, name, &st, index);
+    // readdir(3) hides entries whose inode is 0, so an entry not made yet gets a stand-in
+    // number from a range the tree never reaches; stat() gives the real one.
+    st.st_ino = entry_ino != 0 ? entry_ino : kUnmadeInoBase + index;
+    st.st_mode = entry_ino == 0 ? 0 : is_dir ? S_IFDIR : S_IFREG;
+    size_t need = fuse_add_direntry(req, buf.data() + used, size - used, name, &st, index + 1);
     if (need > size - used) return false;
     used += need;
     return true;
   };
-  bool more = add(".", dir->ino, true) && add("..", dir->parent, true);
-  for (auto it = dir->children.begin(); more && it != dir->children.end(); ++it) {
-    const Node* child = server.tree->Get(it->second);
-    more = add(it->first.c_str(), child->ino, child->is_dir());
+  for (off_t i = std::max<off_t>(off, 0); i < off_t(entries.size()) + 2; ++i) {
+    bool fits = i == 0   ? add(".", dir->ino, true, i)
+                : i == 1 ? add("..", dir->parent, true, i)
+                         : add(entries[i - 2].name.c_str(), entries[i - 2].ino,
+                               entries[i - 2].is_dir, i);
+    if (!fits) break;
   }
   fuse_reply_buf(req, buf.data(), used);
 }
@@ -256,7 +283,9 @@ fuse_lowlevel_ops MakeOps() {
   ops.forget = OnForget;
   ops.forget_multi = OnForgetMulti;
   ops.getattr = OnGetattr;
+  ops.opendir = OnOpendir;
   ops.readdir = OnReaddir;
+  ops.releasedir = OnReleasedir;
   ops.open = OnOpen;
   ops.release = OnRelease;
   ops.read = OnRead;
@@ -308,7 +337,7 @@ class Session {
 
 }  // namespace
 
-Status Serve(const Tree& tree, const ServeOptions& options) {
+Status Serve(Tree& tree, const ServeOptions& options) {
   Server server{&tree, options, getuid(), getgid(), {}};
   clock_gettime(CLOCK_REALTIME, &server.mount_time);
   static const fuse_lowlevel_ops ops = MakeOps();

@@ -21,8 +21,7 @@ struct ServeOptions {
 };
 
 // Blocks until the file system is unmounted or a signal arrives. Errors: mounting failed.
-// The tree must not change while this runs.
-Status Serve(const Tree& tree, const ServeOptions& options);
+Status Serve(Tree& tree, const ServeOptions& options);
 
 }  // namespace vmemfs::fs
 

@@ -18,6 +18,7 @@
 #include "fs/tree.h"
 #include "fs/vm_directory.h"
 #include "vmi/guest.h"
+#include "vmi/os.h"
 
 namespace {
 
@@ -47,6 +48,7 @@ Source ParseSource(const std::string& arg) {
 struct Vm {
   Source source;
   std::unique_ptr<vmemfs::vmi::Guest> guest;
+  std::unique_ptr<vmemfs::vmi::OperatingSystem> os;  // null if not recognised
 };
 
 Result<std::vector<Vm>> OpenAll(const std::vector<std::string>& args, bool writable) {
@@ -67,7 +69,12 @@ Result<std::vector<Vm>> OpenAll(const std::vector<std::string>& args, bool writa
     if (!driver) return driver.error();
     auto guest = vmemfs::vmi::Guest::Create(std::move(*driver));
     if (!guest) return guest.error().WithContext(source.spec);
-    vms.push_back({std::move(source), std::move(*guest)});
+    // An unrecognised OS still leaves pmem (and kmem with registers); say why once.
+    auto os = vmemfs::vmi::DetectOs(**guest);
+    if (!os && os.error().code() != vmemfs::ErrorCode::kNotFound) {
+      fprintf(stderr, "vmemfs: %s: %s\n", source.spec.c_str(), os.error().ToString().c_str());
+    }
+    vms.push_back({std::move(source), std::move(*guest), os ? std::move(*os) : nullptr});
   }
   return vms;
 }
@@ -123,7 +130,9 @@ int main(int argc, char** argv) {
   vmemfs::fs::Tree tree;
   for (Vm& vm : *vms) {
     vmemfs::fs::VmDirectoryOptions options{vm.source.name, vm.source.spec, serve.writable};
-    if (Status s = vmemfs::fs::AddVmDirectory(tree, *vm.guest, options); !s.ok()) return Fail(s);
+    if (Status s = vmemfs::fs::AddVmDirectory(tree, *vm.guest, vm.os.get(), options); !s.ok()) {
+      return Fail(s);
+    }
   }
   if (Status s = vmemfs::fs::Serve(tree, serve); !s.ok()) return Fail(s);
   return 0;

@@ -144,19 +144,24 @@ class PhysicalMemoryFile : public MemoryFile {
   }
 };
 
+// File offset o is the address-space offset base_ + o (see vmi::VirtualToOffset).
 class VirtualMemoryFile : public MemoryFile {
  public:
-  VirtualMemoryFile(Guest& guest, uint64_t dtb, bool writable)
-      : MemoryFile(guest, writable), dtb_(dtb), mode_(*guest.paging_mode()) {}
-  uint64_t Size() const override { return vmi::AddressSpaceSize(mode_); }
+  VirtualMemoryFile(Guest& guest, uint64_t dtb, bool writable, uint64_t base, uint64_t size)
+      : MemoryFile(guest, writable),
+        dtb_(dtb),
+        mode_(*guest.paging_mode()),
+        base_(base),
+        size_(size) {}
+  uint64_t Size() const override { return size_; }
 
   Status Plan(uint64_t offset, uint64_t length, ReadPlan& plan) override {
-    // A 1 MiB read of 4 KiB pages has 256 runs; more only if some are holes.
+    // Each call resolves up to this many physically contiguous runs or holes.
     constexpr size_t kMaxRunsPerCall = 512;
     uint64_t done = 0;
     while (done < length) {
-      VMEMFS_ASSIGN_OR_RETURN(
-          auto runs, guest_.MapVirtualRange(dtb_, offset + done, length - done, kMaxRunsPerCall));
+      VMEMFS_ASSIGN_OR_RETURN(auto runs, guest_.MapVirtualRange(dtb_, base_ + offset + done,
+                                                                length - done, kMaxRunsPerCall));
       for (const vmi::VirtualRun& run : runs) {
         if (run.pa) {
           VMEMFS_TRY(PlanPhysical(guest_, *run.pa, run.length, plan));
@@ -170,20 +175,25 @@ class VirtualMemoryFile : public MemoryFile {
   }
 
   Status Store(uint64_t offset, std::span<const std::byte> data) override {
-    return guest_.WriteVirtual(dtb_, vmi::OffsetToVirtual(mode_, offset), data);
+    return guest_.WriteVirtual(dtb_, vmi::OffsetToVirtual(mode_, base_ + offset), data);
   }
 
   Result<uint64_t> Seek(uint64_t offset, int whence) override {
-    if (offset >= Size()) return NotFoundError("past end of file");
-    if (whence == SEEK_HOLE) return guest_.NextHoleOffset(dtb_, offset);
-    VMEMFS_ASSIGN_OR_RETURN(auto data, guest_.NextDataOffset(dtb_, offset));
-    if (!data) return NotFoundError("no data after offset");
-    return *data;
+    if (offset >= size_) return NotFoundError("past end of file");
+    if (whence == SEEK_HOLE) {
+      VMEMFS_ASSIGN_OR_RETURN(uint64_t hole, guest_.NextHoleOffset(dtb_, base_ + offset));
+      return std::min(hole - base_, size_);
+    }
+    VMEMFS_ASSIGN_OR_RETURN(auto data, guest_.NextDataOffset(dtb_, base_ + offset));
+    if (!data || *data - base_ >= size_) return NotFoundError("no data after offset");
+    return *data - base_;
   }
 
  private:
   const uint64_t dtb_;
   const vmi::PagingMode mode_;
+  const uint64_t base_;
+  const uint64_t size_;
 };
 
 }  // namespace
@@ -193,7 +203,17 @@ std::unique_ptr<File> MakePhysicalMemoryFile(Guest& guest, bool writable) {
 }
 
 std::unique_ptr<File> MakeVirtualMemoryFile(Guest& guest, uint64_t dtb, bool writable) {
-  return std::make_unique<VirtualMemoryFile>(guest, dtb, writable && guest.driver().writable());
+  return std::make_unique<VirtualMemoryFile>(guest, dtb, writable && guest.driver().writable(), 0,
+                                             vmi::AddressSpaceSize(*guest.paging_mode()));
+}
+
+std::unique_ptr<File> MakeVirtualWindowFile(Guest& guest, uint64_t dtb, uint64_t va,
+                                            uint64_t length, bool writable) {
+  vmi::PagingMode mode = *guest.paging_mode();
+  uint64_t base = vmi::VirtualToOffset(mode, va);
+  length = std::min(length, vmi::AddressSpaceSize(mode) - std::min(base, vmi::AddressSpaceSize(mode)));
+  return std::make_unique<VirtualMemoryFile>(guest, dtb, writable && guest.driver().writable(),
+                                             base, length);
 }
 
 }  // namespace vmemfs::fs

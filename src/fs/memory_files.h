@@ -20,6 +20,10 @@ namespace vmemfs::fs {
 std::unique_ptr<File> MakePhysicalMemoryFile(vmi::Guest& guest, bool writable);
 // The address space whose page-table root is `dtb`. REQUIRES: guest.paging_mode().
 std::unique_ptr<File> MakeVirtualMemoryFile(vmi::Guest& guest, uint64_t dtb, bool writable);
+// A window of that address space: file offset 0 is virtual address `va`, the size `length`
+// (one VMA, one symbol). Holes and errors as in the whole space.
+std::unique_ptr<File> MakeVirtualWindowFile(vmi::Guest& guest, uint64_t dtb, uint64_t va,
+                                            uint64_t length, bool writable);
 
 }  // namespace vmemfs::fs
 

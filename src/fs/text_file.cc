@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <mutex>
 
 namespace vmemfs::fs {
 namespace {
@@ -38,7 +39,41 @@ class TextFile : public File {
   const std::string text_;
 };
 
+class LazyTextFile : public File {
+ public:
+  explicit LazyTextFile(TextGenerator generate) : generate_(std::move(generate)) {}
+  uint64_t Size() const override {
+    Generate();
+    return text_.size();
+  }
+  Result<std::unique_ptr<Handle>> Open() override {
+    Generate();
+    if (!status_.ok()) return status_;
+    return std::unique_ptr<Handle>(std::make_unique<TextHandle>(text_));
+  }
+
+ private:
+  void Generate() const {
+    std::call_once(once_, [this] {
+      auto text = generate_();
+      if (text) {
+        text_ = std::move(*text);
+      } else {
+        status_ = text.error();
+      }
+    });
+  }
+  TextGenerator generate_;
+  mutable std::once_flag once_;
+  mutable std::string text_;  // written once, under once_
+  mutable Status status_;
+};
+
 }  // namespace
+
+std::unique_ptr<File> MakeLazyTextFile(TextGenerator generate) {
+  return std::make_unique<LazyTextFile>(std::move(generate));
+}
 
 std::unique_ptr<File> MakeTextFile(std::string text) {
   return std::make_unique<TextFile>(std::move(text));

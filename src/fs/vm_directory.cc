@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "fs/memory_files.h"
+#include "fs/os_directories.h"
 #include "fs/text_file.h"
 
 namespace vmemfs::fs {
@@ -43,7 +44,8 @@ std::string RegistersText(const drivers::RegisterSet& regs) {
   return text;
 }
 
-std::string VmInfoText(vmi::Guest& guest, const VmDirectoryOptions& options) {
+std::string VmInfoText(vmi::Guest& guest, vmi::OperatingSystem* os,
+                       const VmDirectoryOptions& options) {
   std::string text;
   auto line = [&text](std::string_view key, std::string_view value) {
     text += fmt::format("{}: {}\n", key, value);
@@ -69,18 +71,25 @@ std::string VmInfoText(vmi::Guest& guest, const VmDirectoryOptions& options) {
   } else {
     line("page-mode", "unknown (no registers with paging enabled; kmem not available)");
   }
-  line("vmcoreinfo", guest.driver().VmcoreInfo() ? "present" : "absent");
+  line("vmcoreinfo-in-source", guest.driver().VmcoreInfo() ? "yes" : "no");
+  if (os) {
+    for (const auto& [key, value] : os->Describe()) line(key, value);
+  } else {
+    line("os", "not recognised");
+  }
   return text;
 }
 
-Status AddVmDirectory(Tree& tree, vmi::Guest& guest, const VmDirectoryOptions& options) {
+Status AddVmDirectory(Tree& tree, vmi::Guest& guest, vmi::OperatingSystem* os,
+                      const VmDirectoryOptions& options) {
   VMEMFS_ASSIGN_OR_RETURN(Ino vm, tree.AddDirectory(kRootIno, options.name));
   VMEMFS_TRY(tree.AddFile(vm, "pmem", MakePhysicalMemoryFile(guest, options.writable)).status());
   if (auto dtb = guest.kernel_dtb()) {
     VMEMFS_TRY(
         tree.AddFile(vm, "kmem", MakeVirtualMemoryFile(guest, *dtb, options.writable)).status());
   }
-  VMEMFS_TRY(tree.AddFile(vm, "info", MakeTextFile(VmInfoText(guest, options))).status());
+  VMEMFS_TRY(tree.AddFile(vm, "info", MakeTextFile(VmInfoText(guest, os, options))).status());
+  if (os) VMEMFS_TRY(AddOsDirectories(tree, vm, guest, *os, options.writable));
   return AddVcpuDirectories(tree, vm, guest);
 }
 

@@ -40,7 +40,7 @@ class FuseServerTest : public ::testing::Test {
         std::vector<drivers::PhysRange>{{0, 0x10000}, {0x20000, 0x30000}});
     fake_ = driver.get();
     guest_ = std::move(*vmi::Guest::Create(std::move(driver)));
-    ASSERT_TRUE(AddVmDirectory(tree_, *guest_, {"vm", "fake:", false}).ok());
+    ASSERT_TRUE(AddVmDirectory(tree_, *guest_, nullptr, {"vm", "fake:", false}).ok());
     ServeOptions options;
     options.mountpoint = mnt_;
     options.foreground = true;

@@ -57,10 +57,13 @@ Result<std::string> PathWalker::Walk(uint64_t vfsmount, uint64_t dentry) {
     VMEMFS_TRY(PrependName(dentry));
     dentry = parent;
   }
+  if (names_.empty()) return std::string(1, '/');
   std::string path;
-  path.reserve(length_ + 1);
-  for (auto it = names_.rbegin(); it != names_.rend(); ++it) path += "/" + *it;
-  if (path.empty()) path = "/";
+  path.reserve(length_);
+  for (auto it = names_.rbegin(); it != names_.rend(); ++it) {
+    path += '/';
+    path += *it;
+  }
   return path;
 }
 

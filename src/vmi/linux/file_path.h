@@ -24,16 +24,16 @@ inline constexpr size_t kPathMax = 4096;  // PATH_MAX, including the terminating
 
 // Byte offsets of the members d_path needs.
 struct PathLayout {
-  uint64_t file_path_mnt = 0;     // file.f_path.mnt
-  uint64_t file_path_dentry = 0;  // file.f_path.dentry
-  uint64_t dentry_parent = 0;     // dentry.d_parent
-  uint64_t dentry_name_len = 0;   // dentry.d_name.len (u32)
-  uint64_t dentry_name_ptr = 0;   // dentry.d_name.name
-  uint64_t dentry_hash_pprev = 0; // dentry.d_hash.pprev: NULL when unhashed
-  uint64_t mount_mnt = 0;         // offsetof(struct mount, mnt): vfsmount -> mount
-  uint64_t mount_parent = 0;      // mount.mnt_parent
-  uint64_t mount_mountpoint = 0;  // mount.mnt_mountpoint
-  uint64_t vfsmount_root = 0;     // vfsmount.mnt_root
+  uint64_t file_path_mnt = 0;      // file.f_path.mnt
+  uint64_t file_path_dentry = 0;   // file.f_path.dentry
+  uint64_t dentry_parent = 0;      // dentry.d_parent
+  uint64_t dentry_name_len = 0;    // dentry.d_name.len (u32)
+  uint64_t dentry_name_ptr = 0;    // dentry.d_name.name
+  uint64_t dentry_hash_pprev = 0;  // dentry.d_hash.pprev: NULL when unhashed
+  uint64_t mount_mnt = 0;          // offsetof(struct mount, mnt): vfsmount -> mount
+  uint64_t mount_parent = 0;       // mount.mnt_parent
+  uint64_t mount_mountpoint = 0;   // mount.mnt_mountpoint
+  uint64_t vfsmount_root = 0;      // vfsmount.mnt_root
 };
 
 // From BTF: struct file, path, dentry, qstr, hlist_bl_node, mount, vfsmount.

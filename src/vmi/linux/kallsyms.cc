@@ -49,8 +49,7 @@ Result<Tokens> ReadTokens(const KernelReader& read, const KallsymsAddresses& at)
                  .WithContext("kallsyms_token_index"));
   uint16_t max_index = *std::max_element(index.begin(), index.end());
   Tokens t;
-  VMEMFS_ASSIGN_OR_RETURN(t.bytes,
-                          ReadUpTo(read, at.token_table, max_index + kMaxTokenLength + 1));
+  VMEMFS_ASSIGN_OR_RETURN(t.bytes, ReadUpTo(read, at.token_table, max_index + kMaxTokenLength + 1));
   const char* base = reinterpret_cast<const char*>(t.bytes.data());
   for (size_t i = 0; i < 256; ++i) {
     size_t off = index[i];
@@ -148,7 +147,8 @@ Status FillAddresses(const KernelReader& read, const KallsymsAddresses& at,
   VMEMFS_TRY(read(*at.relative_base, std::as_writable_bytes(std::span(&base, 1)))
                  .WithContext("kallsyms_relative_base"));
   std::vector<int32_t> off(n);
-  VMEMFS_TRY(read(*at.offsets, std::as_writable_bytes(std::span(off))).WithContext("kallsyms_offsets"));
+  VMEMFS_TRY(
+      read(*at.offsets, std::as_writable_bytes(std::span(off))).WithContext("kallsyms_offsets"));
 
   bool negative = std::any_of(off.begin(), off.end(), [](int32_t o) { return o < 0; });
   AddressRule rules[2] = {AddressRule::kAbsolutePercpu, AddressRule::kRelative};
@@ -189,8 +189,9 @@ Result<KallsymsAddresses> KallsymsAddresses::FromVmcoreInfo(const VmcoreInfo& in
   at.addresses = info.Symbol("kallsyms_addresses");
   at.stext = info.Symbol("_stext");
   if (!(at.offsets && at.relative_base) && !at.addresses) {
-    return NotFoundError("VMCOREINFO has neither kallsyms_offsets + kallsyms_relative_base nor "
-                         "kallsyms_addresses");
+    return NotFoundError(
+        "VMCOREINFO has neither kallsyms_offsets + kallsyms_relative_base nor "
+        "kallsyms_addresses");
   }
   return at;
 }

@@ -27,7 +27,7 @@
 
 #include "base/status.h"
 #include "vmi/linux/kernel_memory.h"
-#include "vmi/linux/symbol_table.h"
+#include "vmi/symbol_table.h"
 #include "vmi/linux/vmcoreinfo.h"
 
 namespace vmemfs::vmi::linux_os {
@@ -37,10 +37,10 @@ struct KallsymsAddresses {
   uint64_t names = 0;
   uint64_t token_table = 0;
   uint64_t token_index = 0;
-  std::optional<uint64_t> offsets;        // with relative_base: CONFIG_KALLSYMS_BASE_RELATIVE
+  std::optional<uint64_t> offsets;  // with relative_base: CONFIG_KALLSYMS_BASE_RELATIVE
   std::optional<uint64_t> relative_base;
-  std::optional<uint64_t> addresses;      // otherwise
-  std::optional<uint64_t> stext;          // SYMBOL(_stext), to confirm the address rule
+  std::optional<uint64_t> addresses;  // otherwise
+  std::optional<uint64_t> stext;      // SYMBOL(_stext), to confirm the address rule
 
   // From SYMBOL(kallsyms_*) (Linux 6.0+ exports them). kNotFound naming what is missing.
   // Older kernels: a fallback would have to find the tables by shape (token_index: 256
@@ -50,8 +50,8 @@ struct KallsymsAddresses {
 };
 
 inline constexpr uint32_t kMaxKallsyms = 2'000'000;
-inline constexpr size_t kMaxNameLength = 1024;         // KSYM_NAME_LEN is 512 in 6.1
-inline constexpr uint64_t kMaxNamesBytes = 64ull << 20; // compressed names, all symbols
+inline constexpr size_t kMaxNameLength = 1024;                // KSYM_NAME_LEN is 512 in 6.1
+inline constexpr uint64_t kMaxNamesBytes = 64ull << 20;       // compressed names, all symbols
 inline constexpr uint64_t kMaxNameBytesTotal = 256ull << 20;  // decoded names, all symbols
 
 // Reads kernel virtual memory: exactly out.size() bytes, or an error (kFault at a hole).

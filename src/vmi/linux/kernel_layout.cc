@@ -71,22 +71,26 @@ Result<KernelLayout> FindKernelLayout(Guest& guest, const VmcoreInfo& info) {
   const char* pgt_name = "init_top_pgt";
   auto pgt = info.Symbol(pgt_name);
   if (!pgt) pgt = info.Symbol(pgt_name = "swapper_pg_dir");
-  if (!pgt) return NotFoundError("VMCOREINFO has no SYMBOL(init_top_pgt) or SYMBOL(swapper_pg_dir)");
+  if (!pgt)
+    return NotFoundError("VMCOREINFO has no SYMBOL(init_top_pgt) or SYMBOL(swapper_pg_dir)");
   int64_t phys_base = info.Number("phys_base").value_or(0);
   auto want = ImageVirtualToPhysical(*stext, phys_base);
   auto root = ImageVirtualToPhysical(*pgt, phys_base);
-  if (!want || !root) return BadDataError("VMCOREINFO: _stext or page tables below __START_KERNEL_map");
+  if (!want || !root)
+    return BadDataError("VMCOREINFO: _stext or page tables below __START_KERNEL_map");
 
   bool l5 = info.Number("pgtable_l5_enabled").value_or(0) == 1;
   PagingMode mode = l5 ? PagingMode::kIa32e5 : PagingMode::kIa32e4;
   Candidate from_note = Check(guest, mode, *root, *stext, *want);
 
-  KernelLayout layout{mode, *root, info.kernel_offset().value_or(0), phys_base, *stext, 0,
-                      info.os_release(), "", {}};
+  KernelLayout layout{
+      mode, *root, info.kernel_offset().value_or(0), phys_base, *stext, 0, info.os_release(),
+      "",   {}};
   auto& p = layout.provenance;
   p.emplace_back("kernel release", info.os_release() + " (VMCOREINFO OSRELEASE)");
   p.emplace_back("paging mode", std::string(PagingModeName(mode)) +
-                                    " (VMCOREINFO NUMBER(pgtable_l5_enabled)=" + (l5 ? "1" : "0") + ")");
+                                    " (VMCOREINFO NUMBER(pgtable_l5_enabled)=" + (l5 ? "1" : "0") +
+                                    ")");
   p.emplace_back("kaslr offset", Hex(layout.kaslr_offset) + " (VMCOREINFO KERNELOFFSET)");
   p.emplace_back("phys_base", std::to_string(phys_base) + " (VMCOREINFO NUMBER(phys_base))");
 
@@ -97,14 +101,16 @@ Result<KernelLayout> FindKernelLayout(Guest& guest, const VmcoreInfo& info) {
   std::string verified = "verified: _stext " + Hex(*stext) + " -> " + Hex(*want);
   if (from_note.verdict.ok()) {
     layout.stext_pa = from_note.stext_pa;
-    layout.root_source = std::string("VMCOREINFO SYMBOL(") + pgt_name + ") + phys_base, " + verified;
+    layout.root_source =
+        std::string("VMCOREINFO SYMBOL(") + pgt_name + ") + phys_base, " + verified;
     p.emplace_back("page-table root", Hex(*root) + " (" + layout.root_source + ")");
     if (from_regs) {
       std::string agree = from_regs->root == *root ? "same root" : "another root";
-      agree += from_regs->verdict.ok() ? ", also translates _stext" : ", " + from_regs->verdict.message();
-      p.emplace_back("registers page-table root",
-                     Hex(from_regs->root) + " (" + guest.kernel_dtb_source() + "; " + agree +
-                         "; not used)");
+      agree += from_regs->verdict.ok() ? ", also translates _stext"
+                                       : ", " + from_regs->verdict.message();
+      p.emplace_back(
+          "registers page-table root",
+          Hex(from_regs->root) + " (" + guest.kernel_dtb_source() + "; " + agree + "; not used)");
     }
     return layout;
   }
@@ -114,11 +120,13 @@ Result<KernelLayout> FindKernelLayout(Guest& guest, const VmcoreInfo& info) {
     layout.stext_pa = from_regs->stext_pa;
     layout.root_source = guest.kernel_dtb_source() + ", " + verified;
     p.emplace_back("page-table root", Hex(from_regs->root) + " (" + layout.root_source +
-                                          "; VMCOREINFO's failed: " + from_note.verdict.message() + ")");
+                                          "; VMCOREINFO's failed: " + from_note.verdict.message() +
+                                          ")");
     return layout;
   }
   Status s = from_note.verdict.WithContext("kernel page tables not found: VMCOREINFO root");
-  if (from_regs) s = s.WithContext("registers root also failed (" + from_regs->verdict.message() + ")");
+  if (from_regs)
+    s = s.WithContext("registers root also failed (" + from_regs->verdict.message() + ")");
   return BadDataError(s.message());
 }
 

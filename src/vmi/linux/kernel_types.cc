@@ -18,6 +18,10 @@ constexpr size_t kMaxBtfBytes = 64u << 20;
 // hostile BTF can build cycles, so every chase stops here.
 constexpr int kMaxDepth = 32;
 constexpr size_t kMaxPathElements = 16;
+// Members looked at per path element. Anonymous members can nest a type in itself many times
+// over, so depth alone would still allow vlen^depth steps; task_struct, the biggest real
+// search, needs a few hundred.
+constexpr uint32_t kMaxMemberVisits = 100'000;
 
 // libbpf prints every complaint about malformed BTF on stderr. The guest decides what the BTF
 // looks like, so its complaints are not ours to print: errors come back as Status instead.
@@ -52,8 +56,9 @@ class BtfKernelTypes final : public KernelTypes {
   const btf_type* Resolve(uint32_t id, uint32_t* resolved_id) const;
   // Finds `name` among the members of composite `id`, descending into anonymous members.
   // Adds the member's bit offset to *bits and returns its btf_member, or nullptr.
-  const btf_member* FindMember(uint32_t id, std::string_view name, int depth, uint64_t* bits,
-                               uint32_t* bitfield_size) const;
+  // *budget counts down the members looked at; nullptr once it is spent.
+  const btf_member* FindMember(uint32_t id, std::string_view name, int depth, uint32_t* budget,
+                               uint64_t* bits, uint32_t* bitfield_size) const;
   std::string_view Name(uint32_t name_off) const {
     const char* s = btf__name_by_offset(btf_.get(), name_off);
     return s ? std::string_view(s) : std::string_view();
@@ -110,13 +115,16 @@ const btf_type* BtfKernelTypes::Resolve(uint32_t id, uint32_t* resolved_id) cons
 }
 
 const btf_member* BtfKernelTypes::FindMember(uint32_t id, std::string_view name, int depth,
-                                             uint64_t* bits, uint32_t* bitfield_size) const {
+                                             uint32_t* budget, uint64_t* bits,
+                                             uint32_t* bitfield_size) const {
   if (depth >= kMaxDepth) return nullptr;
   uint32_t rid;
   const btf_type* t = Resolve(id, &rid);
   if (t == nullptr || !btf_is_composite(t)) return nullptr;
   const struct btf_member* m = btf_members(t);
   for (uint16_t i = 0; i < btf_vlen(t); ++i, ++m) {
+    if (*budget == 0) return nullptr;
+    --*budget;
     uint64_t here = btf_member_bit_offset(t, i);
     std::string_view member_name = Name(m->name_off);
     if (member_name == name) {
@@ -127,7 +135,8 @@ const btf_member* BtfKernelTypes::FindMember(uint32_t id, std::string_view name,
     if (!member_name.empty()) continue;
     // Anonymous struct/union: its members belong to the outer type.
     uint64_t inner_bits = 0;
-    const btf_member* found = FindMember(m->type, name, depth + 1, &inner_bits, bitfield_size);
+    const btf_member* found =
+        FindMember(m->type, name, depth + 1, budget, &inner_bits, bitfield_size);
     if (found != nullptr) {
       *bits += here + inner_bits;
       return found;
@@ -157,10 +166,12 @@ Result<MemberInfo> BtfKernelTypes::Member(std::string_view type, std::string_vie
   for (size_t n = 0; start <= path.size(); ++n) {
     if (n >= kMaxPathElements) return InvalidArgumentError("BTF: member path too long");
     size_t dot = path.find('.', start);
-    std::string_view element = path.substr(start, dot == std::string_view::npos ? dot : dot - start);
+    std::string_view element =
+        path.substr(start, dot == std::string_view::npos ? dot : dot - start);
     if (element.empty()) return missing("empty path element");
     if (m != nullptr && bitfield_size != 0) return missing("bit field has no members");
-    m = FindMember(m ? m->type : id, element, 0, &bits, &bitfield_size);
+    uint32_t budget = kMaxMemberVisits;
+    m = FindMember(m ? m->type : id, element, 0, &budget, &bits, &bitfield_size);
     if (m == nullptr) return missing("no member " + std::string(element));
     if (dot == std::string_view::npos) break;
     start = dot + 1;

@@ -119,8 +119,8 @@ Result<uint32_t> Walker::DataEnd(const Buffer& node, uint8_t type, uint64_t max)
   uint32_t meta = arange ? layout_.arange64_meta : layout_.range64_meta;
   uint32_t pivots = slots - 1;
   uint32_t end;
-  uint64_t last_pivot = Word(node, arange ? layout_.arange64_pivot : layout_.range64_pivot,
-                             pivots - 1);
+  uint64_t last_pivot =
+      Word(node, arange ? layout_.arange64_pivot : layout_.range64_pivot, pivots - 1);
   if (arange || last_pivot == 0) {
     end = std::to_integer<uint8_t>(node[meta]);  // maple_metadata.end is its first byte
   } else {

@@ -42,12 +42,12 @@ std::string MapsLine(const Vma& vma, const MmInfo& mm) {
   // Only file mappings show their offset, device and inode.
   uint64_t pgoff = vma.file != 0 ? vma.pgoff << kPageShift : 0;
   char header[160];
-  int n = std::snprintf(header, sizeof(header), "%08" PRIx64 "-%08" PRIx64 " %c%c%c%c %08" PRIx64
-                        " %02x:%02x %" PRIu64 " ",
+  int n = std::snprintf(header, sizeof(header),
+                        "%08" PRIx64 "-%08" PRIx64 " %c%c%c%c %08" PRIx64 " %02x:%02x %" PRIu64 " ",
                         vma.start, vma.end, (vma.flags & kVmRead) ? 'r' : '-',
                         (vma.flags & kVmWrite) ? 'w' : '-', (vma.flags & kVmExec) ? 'x' : '-',
-                        (vma.flags & kVmMayShare) ? 's' : 'p', pgoff, vma.dev_major,
-                        vma.dev_minor, vma.file != 0 ? vma.inode : 0);
+                        (vma.flags & kVmMayShare) ? 's' : 'p', pgoff, vma.dev_major, vma.dev_minor,
+                        vma.file != 0 ? vma.inode : 0);
   std::string line(header, n > 0 ? static_cast<size_t>(n) : 0);
   std::string name = Name(vma, mm);
   if (!name.empty()) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "vmi/linux/process_info.h"  // MmInfo: start_brk, brk, start_stack
 #include "vmi/linux/vmas.h"
 
 namespace vmemfs::vmi::linux_os {

@@ -100,7 +100,7 @@ Result<std::string> ReadEnviron(KernelMemory& mem, const TaskLayout& layout, con
 
 std::string StatusText(const Task& t) {
   std::string s;
-  s += "Name:\t" + EscapeName(t.comm) + "\n";
+  s += "Name:\t" + EscapeName(t.name) + "\n";
   s += "State:\t" + std::string(TaskStateName(t.state)) + "\n";
   s += "Tgid:\t" + std::to_string(t.tgid) + "\n";
   s += "Pid:\t" + std::to_string(t.pid) + "\n";

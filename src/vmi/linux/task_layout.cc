@@ -42,7 +42,8 @@ class Resolver {
   Result<MemberInfo> Lookup(std::string_view type, std::string_view path) {
     if (!status_.ok()) return status_;
     auto m = types_.Member(type, path);
-    if (!m) Fail(NotFoundError("kernel has no " + Name(type, path) + " (" + m.error().message() + ")"));
+    if (!m)
+      Fail(NotFoundError("kernel has no " + Name(type, path) + " (" + m.error().message() + ")"));
     return m;
   }
 
@@ -65,12 +66,13 @@ void ResolveTask(Resolver& r, const KernelTypes& types, TaskLayout& l) {
   l.real_parent = r.Offset("task_struct", "real_parent");
   l.group_leader = r.Offset("task_struct", "group_leader");
   l.signal = r.Offset("task_struct", "signal");
-  l.real_cred = r.Offset("task_struct", types.Has("task_struct", "real_cred") ? "real_cred" : "cred");
+  l.real_cred =
+      r.Offset("task_struct", types.Has("task_struct", "real_cred") ? "real_cred" : "cred");
   l.state = r.Integer("task_struct", types.Has("task_struct", "__state") ? "__state" : "state");
   l.exit_state = r.Integer("task_struct", "exit_state");
   l.flags = r.Integer("task_struct", "flags");
-  l.has_thread_node = types.Has("task_struct", "thread_node") &&
-                      types.Has("signal_struct", "thread_head");
+  l.has_thread_node =
+      types.Has("task_struct", "thread_node") && types.Has("signal_struct", "thread_head");
   if (l.has_thread_node) {
     l.thread_node = r.Offset("task_struct", "thread_node");
     l.signal_thread_head = r.Offset("signal_struct", "thread_head");
@@ -78,6 +80,13 @@ void ResolveTask(Resolver& r, const KernelTypes& types, TaskLayout& l) {
     l.thread_group = r.Offset("task_struct", "thread_group");
   }
   l.signal_nr_threads = r.Integer("signal_struct", "nr_threads");
+  // Optional (6.0+): without them kernel threads are named by their 15-byte comm.
+  auto worker = types.Member("task_struct", "worker_private");
+  auto full_name = types.Member("kthread", "full_name");
+  if (worker && full_name) {
+    l.worker_private = worker->offset;
+    l.kthread_full_name = full_name->offset;
+  }
 }
 
 void ResolveCred(Resolver& r, TaskLayout& l) {
@@ -104,12 +113,17 @@ void ResolveMm(Resolver& r, TaskLayout& l) {
 
 void ComputeTaskWindow(TaskLayout& l) {
   const std::pair<uint64_t, uint64_t> fields[] = {
-      {l.tasks, 16},          {l.pid.offset, l.pid.size},
+      {l.tasks, 16},
+      {l.pid.offset, l.pid.size},
       {l.tgid.offset, l.tgid.size},
-      {l.comm, l.comm_size},  {l.mm, 8},
-      {l.active_mm, 8},       {l.real_parent, 8},
-      {l.group_leader, 8},    {l.signal, 8},
-      {l.real_cred, 8},       {l.state.offset, l.state.size},
+      {l.comm, l.comm_size},
+      {l.mm, 8},
+      {l.active_mm, 8},
+      {l.real_parent, 8},
+      {l.group_leader, 8},
+      {l.signal, 8},
+      {l.real_cred, 8},
+      {l.state.offset, l.state.size},
       {l.exit_state.offset, l.exit_state.size},
       {l.flags.offset, l.flags.size},
       {l.has_thread_node ? l.thread_node : l.thread_group, 16}};

@@ -20,15 +20,15 @@ struct Field {
 struct TaskLayout {
   // task_struct
   uint64_t task_size = 0;
-  uint64_t tasks = 0;         // list_head: the process list (group leaders), head init_task.tasks
+  uint64_t tasks = 0;  // list_head: the process list (group leaders), head init_task.tasks
   Field pid, tgid;
-  uint64_t comm = 0;          // char[comm_size]
+  uint64_t comm = 0;  // char[comm_size]
   uint64_t comm_size = 0;
   uint64_t mm = 0, active_mm = 0, real_parent = 0, group_leader = 0, signal = 0;
-  uint64_t real_cred = 0;     // the objective credentials /proc shows (cred as fallback)
-  Field state;                // __state (5.14+) or state
+  uint64_t real_cred = 0;  // the objective credentials /proc shows (cred as fallback)
+  Field state;             // __state (5.14+) or state
   Field exit_state;
-  Field flags;                // PF_KTHREAD lives here
+  Field flags;  // PF_KTHREAD lives here
   // Threads: signal->thread_head + task.thread_node (3.14+) when both exist, else the
   // headless ring task.thread_group.
   bool has_thread_node = false;
@@ -36,6 +36,10 @@ struct TaskLayout {
   uint64_t signal_thread_head = 0;
   uint64_t thread_group = 0;  // valid when !has_thread_node
   Field signal_nr_threads;
+  // Kernel threads' full names (/proc shows them, task->comm cuts them at 15 bytes):
+  // task_struct.worker_private -> struct kthread, kthread.full_name. 0: the kernel has none.
+  uint64_t worker_private = 0;
+  uint64_t kthread_full_name = 0;
 
   // cred: uid, gid, suid, sgid, euid, egid, fsuid, fsgid (kuid_t/kgid_t, 4 bytes each)
   uint64_t cred_ids[8] = {};

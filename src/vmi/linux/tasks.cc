@@ -30,8 +30,8 @@ uint64_t LoadLe(std::span<const std::byte> buf, uint64_t offset, uint64_t size) 
 
 // How a list walk ended.
 struct WalkEnd {
-  Status status;         // OK: back at the head
-  bool capped = false;   // stopped by the count cap
+  Status status;        // OK: back at the head
+  bool capped = false;  // stopped by the count cap
 };
 
 // Calls visit(node) for each node of the circular list whose list_head is at `head` (the head
@@ -79,7 +79,8 @@ void ReadCred(KernelMemory& mem, const TaskLayout& l, uint64_t cred, Task& task)
   if (!start) return Note(task, FaultError(cred), "cred");
   std::vector<std::byte> buf(hi - lo);
   if (Status s = mem.Read(*start, buf); !s.ok()) return Note(task, s, "cred");
-  for (int i = 0; i < 8; ++i) task.ids[i] = static_cast<uint32_t>(LoadLe(buf, l.cred_ids[i] - lo, 4));
+  for (int i = 0; i < 8; ++i)
+    task.ids[i] = static_cast<uint32_t>(LoadLe(buf, l.cred_ids[i] - lo, 4));
 }
 
 void ReadMm(KernelMemory& mem, const TaskLayout& l, Task& task) {
@@ -139,18 +140,45 @@ char TaskStateLetter(uint32_t state, uint32_t exit_state) {
 
 std::string_view TaskStateName(char letter) {
   switch (letter) {
-    case 'R': return "R (running)";
-    case 'S': return "S (sleeping)";
-    case 'D': return "D (disk sleep)";
-    case 'T': return "T (stopped)";
-    case 't': return "t (tracing stop)";
-    case 'X': return "X (dead)";
-    case 'Z': return "Z (zombie)";
-    case 'P': return "P (parked)";
-    case 'I': return "I (idle)";
-    default: return "? (unknown)";
+    case 'R':
+      return "R (running)";
+    case 'S':
+      return "S (sleeping)";
+    case 'D':
+      return "D (disk sleep)";
+    case 'T':
+      return "T (stopped)";
+    case 't':
+      return "t (tracing stop)";
+    case 'X':
+      return "X (dead)";
+    case 'Z':
+      return "Z (zombie)";
+    case 'P':
+      return "P (parked)";
+    case 'I':
+      return "I (idle)";
+    default:
+      return "? (unknown)";
   }
 }
+
+namespace {
+
+// A kernel thread's full name (kthread->full_name, as /proc's proc_task_name shows it); a
+// failure keeps the comm name.
+void ReadKthreadName(KernelMemory& mem, const TaskLayout& l, uint64_t address, Task& task) {
+  if (l.worker_private == 0) return;
+  // As /proc: names of up to 63 bytes (its buffer is 64).
+  constexpr size_t kMaxName = 63;
+  auto kthread = mem.U64(address + l.worker_private);
+  if (!kthread || *kthread == 0) return;
+  auto name_ptr = mem.U64(*kthread + l.kthread_full_name);
+  if (!name_ptr || *name_ptr == 0) return;
+  if (auto name = mem.String(*name_ptr, kMaxName); name && !name->empty()) task.name = *name;
+}
+
+}  // namespace
 
 Result<Task> ReadTask(KernelMemory& mem, const TaskLayout& l, uint64_t address) {
   if (l.window_size == 0 || l.window_size > kMaxWindow) {
@@ -160,7 +188,9 @@ Result<Task> ReadTask(KernelMemory& mem, const TaskLayout& l, uint64_t address) 
   if (!start) return FaultError(address, "task_struct");
   std::vector<std::byte> buf(l.window_size);
   VMEMFS_TRY(mem.Read(*start, buf));
-  auto get = [&](uint64_t offset, uint64_t size) { return LoadLe(buf, offset - l.window_start, size); };
+  auto get = [&](uint64_t offset, uint64_t size) {
+    return LoadLe(buf, offset - l.window_start, size);
+  };
   Task task;
   task.address = address;
   task.pid = static_cast<int32_t>(get(l.pid.offset, l.pid.size));
@@ -172,6 +202,9 @@ Result<Task> ReadTask(KernelMemory& mem, const TaskLayout& l, uint64_t address) 
   task.kernel_thread = (task.flags & kPfKthread) != 0;
   const char* comm = reinterpret_cast<const char*>(buf.data() + (l.comm - l.window_start));
   task.comm.assign(comm, strnlen(comm, l.comm_size > 0 ? l.comm_size - 1 : 0));
+  task.name = task.comm;
+  // Workqueue threads are named by comm (plus a worker description /proc adds, not read here).
+  if (task.kernel_thread && !(task.flags & kPfWqWorker)) ReadKthreadName(mem, l, address, task);
   task.mm = get(l.mm, 8);
   task.signal = get(l.signal, 8);
   ReadLinked(mem, l, get(l.real_parent, 8), task);

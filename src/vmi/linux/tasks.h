@@ -18,9 +18,10 @@
 namespace vmemfs::vmi::linux_os {
 
 inline constexpr uint32_t kPfKthread = 0x00200000;  // include/linux/sched.h PF_KTHREAD
+inline constexpr uint32_t kPfWqWorker = 0x00000020;  // PF_WQ_WORKER
 
 struct TaskLimits {
-  size_t max_tasks = 1'000'000;            // processes on init_task.tasks
+  size_t max_tasks = 1'000'000;  // processes on init_task.tasks
   size_t max_threads_per_process = 100'000;
 };
 
@@ -41,10 +42,11 @@ struct Task {
   bool kernel_thread = false;  // PF_KTHREAD
   uint32_t ids[8] = {};        // indexed by CredId: uid gid suid sgid euid egid fsuid fsgid
   std::string comm;            // at most comm_size - 1 bytes
+  std::string name;            // what /proc shows: a kernel thread's full name, else comm
   uint64_t mm = 0;             // 0 for kernel threads
   uint64_t signal = 0;
-  std::optional<uint64_t> dtb;  // physical address of mm->pgd
-  int32_t nr_threads = 0;       // signal->nr_threads (the "Threads:" line)
+  std::optional<uint64_t> dtb;     // physical address of mm->pgd
+  int32_t nr_threads = 0;          // signal->nr_threads (the "Threads:" line)
   std::vector<ThreadRef> threads;  // every thread of the group, the leader first
   // OK, or why part of this task could not be read (the fields concerned are left zero).
   Status error;

@@ -59,9 +59,6 @@ Status ResolveFile(const KernelTypes& t, VmaLayout& l) {
 Result<VmaLayout> ResolveVmaLayout(const KernelTypes& t) {
   VmaLayout l;
   VMEMFS_TRY(ResolveIndex(t, l));
-  VMEMFS_ASSIGN_OR_RETURN(l.mm_start_brk, Off(t, "mm_struct", "start_brk"));
-  VMEMFS_ASSIGN_OR_RETURN(l.mm_brk, Off(t, "mm_struct", "brk"));
-  VMEMFS_ASSIGN_OR_RETURN(l.mm_start_stack, Off(t, "mm_struct", "start_stack"));
   VMEMFS_TRY(ResolveVma(t, l));
   VMEMFS_TRY(ResolveFile(t, l));
   return l;

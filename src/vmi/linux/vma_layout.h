@@ -3,7 +3,7 @@
 // itself is fast and testable with synthetic layouts.
 //
 // The mm_struct fields /proc/<pid>/maps needs for [heap] and [stack] (start_brk, brk,
-// start_stack) are resolved here too, so this layer does not depend on the task layout.
+// start_stack) are not here: they come with MmInfo from the task layout (process_info.h).
 #ifndef VMEMFS_VMI_LINUX_VMA_LAYOUT_H_
 #define VMEMFS_VMI_LINUX_VMA_LAYOUT_H_
 
@@ -29,10 +29,6 @@ struct VmaLayout {
   uint64_t vm_next = 0;     // vm_area_struct.vm_next (kLinkedList)
   MapleLayout maple;
 
-  uint64_t mm_start_brk = 0;
-  uint64_t mm_brk = 0;
-  uint64_t mm_start_stack = 0;
-
   uint64_t vma_size = 0;  // sizeof(struct vm_area_struct): one read per VMA
   uint64_t vm_start = 0;
   uint64_t vm_end = 0;
@@ -51,11 +47,11 @@ struct VmaLayout {
   // processes have).
   uint64_t special_mapping_name_fn = 0;
 
-  uint64_t file_inode = 0;     // file.f_inode
-  uint64_t inode_sb = 0;       // inode.i_sb
-  uint64_t inode_ino = 0;      // inode.i_ino
+  uint64_t file_inode = 0;  // file.f_inode
+  uint64_t inode_sb = 0;    // inode.i_sb
+  uint64_t inode_ino = 0;   // inode.i_ino
   uint64_t inode_ino_size = 8;
-  uint64_t sb_dev = 0;         // super_block.s_dev (dev_t, u32)
+  uint64_t sb_dev = 0;  // super_block.s_dev (dev_t, u32)
   PathLayout path;
 };
 

@@ -37,7 +37,7 @@ class VmaReader {
   VmaReader(KernelMemory& mem, const VmaLayout& l) : mem_(mem), l_(l) {}
 
   Status CheckLayout() const;
-  // Reads the VMA at va and appends it; prev_end is the end of the previous VMA.
+  // Reads the VMA at va and appends it; it must start at or after the previous one's end.
   Status Add(uint64_t va, std::vector<Vma>& out);
   uint64_t next() const { return next_; }
 
@@ -123,8 +123,8 @@ void VmaReader::Names(const std::vector<std::byte>& buf, Vma& vma) {
   uint64_t ops = Field(buf, l_.vm_ops);
   if (ops != 0) {
     auto fn = mem_.U64(ops + l_.vm_ops_name);
-    bool special = fn && *fn != 0 &&
-                   (l_.special_mapping_name_fn == 0 || *fn == l_.special_mapping_name_fn);
+    bool special =
+        fn && *fn != 0 && (l_.special_mapping_name_fn == 0 || *fn == l_.special_mapping_name_fn);
     if (special) {
       // special_mapping_name(): ((struct vm_special_mapping *)vm_private_data)->name
       uint64_t sm = Field(buf, l_.vm_private_data);
@@ -177,14 +177,6 @@ Result<std::vector<Vma>> FromList(KernelMemory& mem, const VmaLayout& l, uint64_
 }
 
 }  // namespace
-
-Result<MmInfo> ReadMmInfo(KernelMemory& mem, const VmaLayout& l, uint64_t mm_va) {
-  MmInfo info;
-  VMEMFS_ASSIGN_OR_RETURN(info.start_brk, mem.U64(mm_va + l.mm_start_brk));
-  VMEMFS_ASSIGN_OR_RETURN(info.brk, mem.U64(mm_va + l.mm_brk));
-  VMEMFS_ASSIGN_OR_RETURN(info.start_stack, mem.U64(mm_va + l.mm_start_stack));
-  return info;
-}
 
 Result<std::vector<Vma>> ListVmas(KernelMemory& mem, const VmaLayout& layout, uint64_t mm_va) {
   if (mm_va == 0) return InvalidArgumentError("ListVmas: NULL mm");

@@ -48,15 +48,6 @@ struct Vma {
   std::optional<std::string> anon_name;
 };
 
-// The mm_struct fields that name [heap] and [stack].
-struct MmInfo {
-  uint64_t start_brk = 0;
-  uint64_t brk = 0;
-  uint64_t start_stack = 0;
-};
-
-Result<MmInfo> ReadMmInfo(KernelMemory& mem, const VmaLayout& layout, uint64_t mm_va);
-
 // All VMAs of the mm_struct at mm_va, in address order.
 Result<std::vector<Vma>> ListVmas(KernelMemory& mem, const VmaLayout& layout, uint64_t mm_va);
 

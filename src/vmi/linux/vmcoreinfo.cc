@@ -32,8 +32,8 @@ std::optional<std::string_view> Argument(std::string_view key, std::string_view 
 }
 
 Status BadValue(std::string_view key, std::string_view value, std::string_view want) {
-  return BadDataError("VMCOREINFO: " + std::string(key) + "=" +
-                      std::string(value.substr(0, 40)) + ": not " + std::string(want));
+  return BadDataError("VMCOREINFO: " + std::string(key) + "=" + std::string(value.substr(0, 40)) +
+                      ": not " + std::string(want));
 }
 
 template <typename T>

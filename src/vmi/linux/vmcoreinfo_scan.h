@@ -25,7 +25,10 @@ struct VmcoreInfoLocation {
   size_t candidates = 0;            // valid distinct notes seen (more than 1: a stale copy)
 };
 
-// The note the driver carries (Driver::VmcoreInfo) if it parses, else the best note in RAM.
+// The note the driver carries (Driver::VmcoreInfo) if it parses, else the best note in RAM:
+// first at page starts only (the kernel allocates the note with alloc_pages_exact, so this
+// finds the live one quickly), then, if no valid note starts a page, at every 4-byte
+// alignment.
 // Among several distinct valid notes, the first (lowest address) is taken among those that
 // score best: its page-table root translates its _stext as expected (see kernel_layout.h),
 // then SYMBOL(_stext) - KERNELOFFSET equals x86_64's default link address 0xffffffff81000000.

@@ -1,3 +1,4 @@
+#include "vmi/linux/guest_root.h"
 #include "vmi/linux/kallsyms.h"
 
 #include <gtest/gtest.h>
@@ -102,19 +103,26 @@ KallsymsAddresses Build(FakeKernel& k, const std::vector<FakeSymbol>& syms, uint
   std::vector<uint16_t> index(256);
   for (int i = 0; i < 256; ++i) {
     index[i] = static_cast<uint16_t>(table.size());
-    if (i == 0x80) table += "sys_";
-    else if (i == 0x81) table += "_do";
-    else if (i < 0x80) table += static_cast<char>(i == 0 ? '?' : i);
-    else table += "x";
+    if (i == 0x80)
+      table += "sys_";
+    else if (i == 0x81)
+      table += "_do";
+    else if (i < 0x80)
+      table += static_cast<char>(i == 0 ? '?' : i);
+    else
+      table += "x";
     table += '\0';
   }
   at.token_table = k.Put(table.data(), table.size());
   at.token_index = k.Put(index.data(), index.size() * 2);
   std::vector<int32_t> offsets;
   for (const FakeSymbol& s : syms) {
-    if (!opt.absolute_percpu) offsets.push_back(static_cast<int32_t>(s.address - base));
-    else if (s.address < (1ull << 31)) offsets.push_back(static_cast<int32_t>(s.address));
-    else offsets.push_back(static_cast<int32_t>(-static_cast<int64_t>(s.address - base) - 1));
+    if (!opt.absolute_percpu)
+      offsets.push_back(static_cast<int32_t>(s.address - base));
+    else if (s.address < (1ull << 31))
+      offsets.push_back(static_cast<int32_t>(s.address));
+    else
+      offsets.push_back(static_cast<int32_t>(-static_cast<int64_t>(s.address - base) - 1));
   }
   at.offsets = k.Put(offsets.data(), offsets.size() * 4);
   at.relative_base = k.Put(&base, 8);
@@ -258,8 +266,9 @@ std::string ReadFile(const std::filesystem::path& p) {
 class RealGuestKallsymsTest : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(RealGuestKallsymsTest, EveryTruthLineMatches) {
-  std::filesystem::path dir = std::filesystem::path("/tmp/vmemfs-guests") / GetParam();
-  if (!std::filesystem::exists(dir / "raw.mem") || !std::filesystem::exists(dir / "truth/kallsyms.txt")) {
+  std::filesystem::path dir = std::filesystem::path(::vmemfs::testing::GuestRoot()) / GetParam();
+  if (!std::filesystem::exists(dir / "raw.mem") ||
+      !std::filesystem::exists(dir / "truth/kallsyms.txt")) {
     GTEST_SKIP() << "no test guest at " << dir;
   }
   auto driver = drivers::OpenSnapshot((dir / "raw.mem").string(), {});
@@ -279,7 +288,8 @@ TEST_P(RealGuestKallsymsTest, EveryTruthLineMatches) {
   KernelMemory memory(**guest);
   auto start = std::chrono::steady_clock::now();
   auto table = ReadKallsyms(memory, *at);
-  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   ASSERT_TRUE(table.has_value()) << table.error().ToString();
 
   std::string ours = table->KallsymsText();
@@ -301,9 +311,10 @@ TEST_P(RealGuestKallsymsTest, EveryTruthLineMatches) {
       if (++missing <= 5) ADD_FAILURE() << "missing: " << line;
     }
   }
-  std::printf("[ %s ] kallsyms: %zu symbols decoded in %.1f ms; truth %zu lines, %zu missing; "
-              "text identical: %s\n",
-              GetParam(), table->size(), ms, total, missing, ours == truth ? "yes" : "no");
+  std::printf(
+      "[ %s ] kallsyms: %zu symbols decoded in %.1f ms; truth %zu lines, %zu missing; "
+      "text identical: %s\n",
+      GetParam(), table->size(), ms, total, missing, ours == truth ? "yes" : "no");
   EXPECT_EQ(missing, 0u);
   EXPECT_GT(total, 1000u);
   EXPECT_EQ(ours, truth);  // same lines, same order: the kernel's table order

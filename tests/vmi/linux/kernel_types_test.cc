@@ -1,3 +1,4 @@
+#include "vmi/linux/guest_root.h"
 #include "vmi/linux/kernel_types.h"
 
 #include <bpf/btf.h>
@@ -16,7 +17,7 @@
 namespace vmemfs::vmi::linux_os {
 namespace {
 
-constexpr char kGuestRoot[] = "/tmp/vmemfs-guests";
+const std::string kGuestRoot = ::vmemfs::testing::GuestRoot();
 
 // The address of `name` in the guest's truth/kallsyms.txt, 0 if absent.
 uint64_t TruthSymbol(const std::string& dir, const std::string& name) {
@@ -36,7 +37,7 @@ const std::vector<std::byte>& GuestBtf(const std::string& name) {
   static std::map<std::string, std::vector<std::byte>> cache;
   auto [it, inserted] = cache.try_emplace(name);
   if (!inserted) return it->second;
-  std::string dir = std::string(kGuestRoot) + "/" + name;
+  std::string dir = kGuestRoot + "/" + name;
   auto driver = drivers::OpenSnapshot(dir + "/core.elf", {});
   if (!driver) return it->second;
   auto guest = Guest::Create(std::move(*driver));
@@ -140,8 +141,8 @@ TEST_P(RealBtfTest, MissingNamesAreNotFoundAndNamed) {
 TEST_P(RealBtfTest, CorruptCopiesFailCleanly) {
   const std::vector<std::byte>& good = *btf_;
   // Truncated anywhere: the header's section lengths no longer fit.
-  for (size_t len : {size_t{1}, size_t{8}, size_t{23}, size_t{24}, good.size() / 2,
-                     good.size() - 1}) {
+  for (size_t len :
+       {size_t{1}, size_t{8}, size_t{23}, size_t{24}, good.size() / 2, good.size() - 1}) {
     EXPECT_FALSE(KernelTypes::FromBtf(std::span(good).first(len))) << len;
   }
   // Each header byte flipped (magic, version, hdr_len, section offsets and lengths): an error,
@@ -150,7 +151,9 @@ TEST_P(RealBtfTest, CorruptCopiesFailCleanly) {
     std::vector<std::byte> bad = good;
     bad[i] ^= std::byte{0xff};
     auto types = KernelTypes::FromBtf(bad);
-    if (i < 2) EXPECT_FALSE(types) << "magic byte " << i;
+    if (i < 2) {
+      EXPECT_FALSE(types) << "magic byte " << i;
+    }
     if (types) (void)(*types)->Member("task_struct", "tasks.next");
   }
 }

@@ -87,8 +87,8 @@ TEST(MapleTreeTest, EmptyAndDirectRoot) {
 
 TEST(MapleTreeTest, LeafOnlyRootSkipsGaps) {
   Nodes n;
-  uint64_t leaf = n.Pivoted(kLeaf, {{0xfff, 0}, {0x1fff, 0xa000}, {0x4fff, 0}, {0x5fff, 0xb000},
-                                    {kMax, 0}});
+  uint64_t leaf =
+      n.Pivoted(kLeaf, {{0xfff, 0}, {0x1fff, 0xa000}, {0x4fff, 0}, {0x5fff, 0xb000}, {kMax, 0}});
   auto r = n.Walk(Nodes::Root(Nodes::Enc(leaf, kLeaf)));
   ASSERT_TRUE(r.has_value()) << r.error().ToString();
   EXPECT_EQ(*r, (std::vector<MapleEntry>{{0x1000, 0x1fff, 0xa000}, {0x5000, 0x5fff, 0xb000}}));
@@ -113,16 +113,15 @@ TEST(MapleTreeTest, ThreeLevels) {
     // [lo, lo + 0xfff] holds value, the rest up to hi is a gap.
     return Nodes::Enc(n.Pivoted(kLeaf, {{lo + 0xfff, value}, {hi, 0}}), kLeaf);
   };
-  uint64_t r1 = n.Pivoted(kRange, {{0x1fff, leaf(0, 0x1fff, 1)}, {0x3fff, leaf(0x2000, 0x3fff, 2)}});
+  uint64_t r1 =
+      n.Pivoted(kRange, {{0x1fff, leaf(0, 0x1fff, 1)}, {0x3fff, leaf(0x2000, 0x3fff, 2)}});
   uint64_t r2 = n.Pivoted(kRange, {{0x5fff, leaf(0x4000, 0x5fff, 3)}, {0, leaf(0x6000, kMax, 4)}});
-  uint64_t root = n.Pivoted(kArange, {{0x3fff, Nodes::Enc(r1, kRange)},
-                                      {kMax, Nodes::Enc(r2, kRange)}});
+  uint64_t root =
+      n.Pivoted(kArange, {{0x3fff, Nodes::Enc(r1, kRange)}, {kMax, Nodes::Enc(r2, kRange)}});
   auto r = n.Walk(Nodes::Root(Nodes::Enc(root, kArange)));
   ASSERT_TRUE(r.has_value()) << r.error().ToString();
-  EXPECT_EQ(*r, (std::vector<MapleEntry>{{0, 0xfff, 1},
-                                         {0x2000, 0x2fff, 2},
-                                         {0x4000, 0x4fff, 3},
-                                         {0x6000, 0x6fff, 4}}));
+  EXPECT_EQ(*r, (std::vector<MapleEntry>{
+                    {0, 0xfff, 1}, {0x2000, 0x2fff, 2}, {0x4000, 0x4fff, 3}, {0x6000, 0x6fff, 4}}));
 }
 
 TEST(MapleTreeTest, DenseLeaf) {
@@ -181,15 +180,15 @@ TEST(MapleTreeTest, AbsurdSlotCountsAndPivotsAreBadData) {
   EXPECT_EQ(n.Walk(Nodes::Root(Nodes::Enc(arange_end, kArange))).error().code(),
             ErrorCode::kBadData);
   uint64_t backwards = n.Pivoted(kLeaf, {{0x2000, 5}, {0x1000, 6}, {kMax, 0}});
-  EXPECT_EQ(n.Walk(Nodes::Root(Nodes::Enc(backwards, kLeaf))).error().code(),
-            ErrorCode::kBadData);
+  EXPECT_EQ(n.Walk(Nodes::Root(Nodes::Enc(backwards, kLeaf))).error().code(), ErrorCode::kBadData);
 }
 
 TEST(MapleTreeTest, ChildOutsideParentRangeIsBadData) {
   Nodes n;
   // The child claims up to kMax but its parent gave it only [0, 0xfff].
   uint64_t leaf = Nodes::Enc(n.Pivoted(kLeaf, {{0x5fff, 5}, {kMax, 0}}), kLeaf);
-  uint64_t root = n.Pivoted(kRange, {{0xfff, leaf}, {kMax, Nodes::Enc(n.Pivoted(kLeaf, {{kMax, 0}}), kLeaf)}});
+  uint64_t root =
+      n.Pivoted(kRange, {{0xfff, leaf}, {kMax, Nodes::Enc(n.Pivoted(kLeaf, {{kMax, 0}}), kLeaf)}});
   EXPECT_EQ(n.Walk(Nodes::Root(Nodes::Enc(root, kRange))).error().code(), ErrorCode::kBadData);
 }
 
@@ -227,10 +226,17 @@ TEST(MapleTreeTest, RandomGarbageNeverCrashes) {
         uint64_t v = rng();
         // Bias towards plausible values: other nodes, small pivots, max.
         switch (v % 4) {
-          case 0: v = Nodes::Enc(addrs[v % addrs.size()], (v >> 8) % 4); break;
-          case 1: v &= 0xffff; break;
-          case 2: v = kMax; break;
-          default: break;
+          case 0:
+            v = Nodes::Enc(addrs[v % addrs.size()], (v >> 8) % 4);
+            break;
+          case 1:
+            v &= 0xffff;
+            break;
+          case 2:
+            v = kMax;
+            break;
+          default:
+            break;
         }
         n.Set(a, off, v);
       }

@@ -23,7 +23,7 @@ class SyntheticKernelMemory {
     auto driver = std::make_unique<RamDriver>(ram_bytes);
     ram_ = &driver->ram;
     Put64Phys(0x1000 + 8 * ((kBase >> 39) & 511), 0x2000 | 0x3);  // PML4 -> PDPT, P|RW
-    Put64Phys(0x2000, 0x0 | 0x83);                                  // 1 GiB page at 0, PS
+    Put64Phys(0x2000, 0x0 | 0x83);                                // 1 GiB page at 0, PS
     guest_ = std::move(*vmi::Guest::Create(std::move(driver)));
     guest_->SetKernelPageTables(vmi::PagingMode::kIa32e4, 0x1000, "synthetic");
     mem_ = std::make_unique<vmi::linux_os::KernelMemory>(*guest_);

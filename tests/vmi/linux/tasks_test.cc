@@ -113,7 +113,8 @@ TEST_F(SyntheticTasksTest, ListsProcessesThreadsAndFields) {
   SetCred(a, Slot(12), 1000);
   k_.Ring({init + layout_.tasks, a + layout_.tasks, b + layout_.tasks});
   // The thread list holds the leader too, not necessarily first.
-  k_.Ring({Slot(10) + layout_.signal_thread_head, a2 + layout_.thread_node, a + layout_.thread_node});
+  k_.Ring(
+      {Slot(10) + layout_.signal_thread_head, a2 + layout_.thread_node, a + layout_.thread_node});
   k_.Ring({Slot(11) + layout_.signal_thread_head, b + layout_.thread_node});
 
   auto tasks = List();
@@ -255,8 +256,8 @@ TEST_P(RealTasksTest, MatchesTruthPs) {
   WalkReport report;
   auto start = std::chrono::steady_clock::now();
   auto tasks = ListTasks(*g_->mem, g_->layout, g_->init_task, {}, &report);
-  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-                  .count();
+  double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   ASSERT_TRUE(tasks) << tasks.error().ToString();
   for (const Status& e : report.errors) ADD_FAILURE() << e.ToString();
   auto truth = testing::ReadTruthPs(g_->dir);
@@ -265,10 +266,12 @@ TEST_P(RealTasksTest, MatchesTruthPs) {
   EXPECT_EQ(found.size(), tasks->size()) << "duplicate pids";
 
   int missing = 0, extra = 0, test_processes = 0, kthreads = 0;
+  std::string odd;  // the pids that differ, for the log
   for (const auto& [pid, p] : truth) {
     auto it = found.find(pid);
     if (it == found.end()) {
       ++missing;
+      odd += " -" + std::to_string(pid) + ":" + p.comm;
       // Only transient processes may be gone: pstruth and init's subshells.
       EXPECT_TRUE(p.comm == "pstruth" || p.comm == "init" || p.comm == "sh" || p.comm == "cat")
           << "missing pid " << pid << " " << p.comm;
@@ -295,11 +298,16 @@ TEST_P(RealTasksTest, MatchesTruthPs) {
     ASSERT_TRUE(cmdline) << cmdline.error().ToString();
     EXPECT_EQ(testing::TruthStyleCmdline(*cmdline), p.cmdline) << pid;
   }
-  for (const auto& [pid, t] : found) extra += truth.count(pid) == 0;
-  std::printf("[ %s ] ListTasks: %zu tasks (%d kernel threads) in %.2f ms; truth %zu pids: "
-              "%d missing (transient), %d extra; %d marker/ticker/sleep processes checked\n",
-              GetParam(), tasks->size(), kthreads, ms, truth.size(), missing, extra,
-              test_processes);
+  for (const auto& [pid, t] : found) {
+    if (truth.count(pid) != 0) continue;
+    ++extra;
+    odd += " +" + std::to_string(pid) + ":" + t->comm;
+  }
+  std::printf(
+      "[ %s ] ListTasks: %zu tasks (%d kernel threads) in %.2f ms; truth %zu pids: "
+      "%d missing, %d extra (%s); %d marker/ticker/sleep processes checked\n",
+      GetParam(), tasks->size(), kthreads, ms, truth.size(), missing, extra, odd.c_str(),
+      test_processes);
   EXPECT_GE(test_processes, 4 + 1);
   EXPECT_LE(missing, 10);
   EXPECT_LE(extra, 5);
@@ -310,10 +318,11 @@ TEST_P(RealTasksTest, WalkIsFast) {
   auto start = std::chrono::steady_clock::now();
   size_t n = 0;
   for (int i = 0; i < kRuns; ++i) n += ListTasks(*g_->mem, g_->layout, g_->init_task)->size();
-  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-                  .count() / kRuns;
-  std::printf("[ %s ] ListTasks: %zu tasks, %.2f ms per walk (mean of %d)\n", GetParam(),
-              n / kRuns, ms, kRuns);
+  double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() /
+      kRuns;
+  std::printf("[ %s ] ListTasks: %zu tasks, %.2f ms per walk (mean of %d)\n", GetParam(), n / kRuns,
+              ms, kRuns);
   EXPECT_LT(ms, 100.0);  // budget: all of `ls proc` in 300 ms
 }
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "vmi/linux/guest_root.h"
 #include "drivers/snapshot_driver.h"
 #include "vmi/guest.h"
 #include "vmi/linux/kernel_memory.h"
@@ -51,11 +52,11 @@ class SyntheticKernel {
     driver_ = driver.get();
     Put64(kPml4 + 273 * 8, 0x2000 | 3);  // kernel half: PML4[273] -> PDPT 0x2000
     Put64(0x2000, 0x3000 | 3);
-    Put64(kPml4, 0x4000 | 7);            // user half: PML4[0] -> PDPT 0x4000
+    Put64(kPml4, 0x4000 | 7);  // user half: PML4[0] -> PDPT 0x4000
     Put64(0x4000, 0x5000 | 7);
     for (uint64_t i = 0; i < kRam >> 21; ++i) {
-      Put64(0x3000 + i * 8, (i << 21) | 0x83);      // present, writable, 2 MiB
-      Put64(0x5000 + i * 8, (i << 21) | 0x87);      // + user
+      Put64(0x3000 + i * 8, (i << 21) | 0x83);  // present, writable, 2 MiB
+      Put64(0x5000 + i * 8, (i << 21) | 0x87);  // + user
     }
     guest_ = std::move(*Guest::Create(std::move(driver)));
     guest_->SetKernelPageTables(PagingMode::kIa32e4, kPml4, "test");
@@ -88,7 +89,7 @@ class SyntheticKernel {
 
 // --- Real test guests ---
 
-inline constexpr char kGuestRoot[] = "/tmp/vmemfs-guests";
+const std::string kGuestRoot = ::vmemfs::testing::GuestRoot();
 
 // Symbol address from truth/kallsyms.txt (until kernel discovery lands), 0 if absent.
 inline uint64_t TruthSymbol(const std::string& dir, const std::string& name) {
@@ -122,7 +123,7 @@ inline RealGuest* OpenRealGuest(const std::string& name, std::string* why) {
     return it->second.get();
   }
   auto g = std::make_unique<RealGuest>();
-  g->dir = std::string(kGuestRoot) + "/" + name;
+  g->dir = kGuestRoot + "/" + name;
   auto driver = drivers::OpenSnapshot(g->dir + "/core.elf", {});
   if (!driver) {
     *why = "no test guest at " + g->dir + " (tools/guest/guest.py prepare --root " + kGuestRoot +
@@ -164,10 +165,14 @@ inline std::string Unescape(const std::string& s) {
       continue;
     }
     char c = s[++i];
-    if (c == 't') out += '\t';
-    else if (c == 'n') out += '\n';
-    else if (c == 'x' && i + 2 < s.size()) out += char(std::stoi(s.substr(i + 1, 2), nullptr, 16)), i += 2;
-    else out += c;
+    if (c == 't')
+      out += '\t';
+    else if (c == 'n')
+      out += '\n';
+    else if (c == 'x' && i + 2 < s.size())
+      out += char(std::stoi(s.substr(i + 1, 2), nullptr, 16)), i += 2;
+    else
+      out += c;
   }
   return out;
 }
@@ -184,9 +189,15 @@ inline std::map<int, TruthProcess> ReadTruthPs(const std::string& dir) {
     while (std::getline(ss, field, '\t')) f.push_back(field);
     if (f.size() < 8) continue;
     f.resize(9);
-    TruthProcess p{std::stoi(f[0]), std::stoi(f[1]), std::stoi(f[2]), f[3][0],
-                   static_cast<unsigned>(std::stoul(f[4])), static_cast<unsigned>(std::stoul(f[5])),
-                   std::stoi(f[6]), Unescape(f[7]), Unescape(f[8])};
+    TruthProcess p{std::stoi(f[0]),
+                   std::stoi(f[1]),
+                   std::stoi(f[2]),
+                   f[3][0],
+                   static_cast<unsigned>(std::stoul(f[4])),
+                   static_cast<unsigned>(std::stoul(f[5])),
+                   std::stoi(f[6]),
+                   Unescape(f[7]),
+                   Unescape(f[8])};
     out[p.pid] = p;
   }
   return out;

@@ -1,3 +1,4 @@
+#include "vmi/linux/guest_root.h"
 #include "vmi/linux/vmcoreinfo.h"
 
 #include <gtest/gtest.h>
@@ -73,17 +74,17 @@ TEST(VmcoreInfoTest, TheKernelsFormatStringsAreNotANote) {
 
 TEST(VmcoreInfoTest, RejectsMalformedNumbers) {
   const char* bad[] = {
-      "SYMBOL(x)=0xffff",              // the kernel prints no 0x
-      "SYMBOL(x)=fffg",                // not hex
-      "SYMBOL(x)=1ffffffffffffffff",   // 65 bits
-      "NUMBER(x)=9223372036854775808", // ERANGE
-      "NUMBER(x)=12 ",                 // trailing space
+      "SYMBOL(x)=0xffff",               // the kernel prints no 0x
+      "SYMBOL(x)=fffg",                 // not hex
+      "SYMBOL(x)=1ffffffffffffffff",    // 65 bits
+      "NUMBER(x)=9223372036854775808",  // ERANGE
+      "NUMBER(x)=12 ",                  // trailing space
       "NUMBER(x)=+1",
       "NUMBER(x)=",
-      "OFFSET(x)=-1",                  // unsigned
+      "OFFSET(x)=-1",  // unsigned
       "SIZE(x)=1.5",
       "LENGTH(x)=1e3",
-      "PAGESIZE=4095",                 // not a power of two
+      "PAGESIZE=4095",  // not a power of two
       "PAGESIZE=0",
       "CRASHTIME=soon",
       "BUILD-ID=xyz",
@@ -102,7 +103,7 @@ TEST(VmcoreInfoTest, RejectsMalformedNumbers) {
 
 TEST(VmcoreInfoTest, RejectsGarbageAndStructuralErrors) {
   EXPECT_FALSE(VmcoreInfo::Parse("").has_value());
-  EXPECT_FALSE(VmcoreInfo::Parse("PAGESIZE=4096\n").has_value());           // no OSRELEASE
+  EXPECT_FALSE(VmcoreInfo::Parse("PAGESIZE=4096\n").has_value());  // no OSRELEASE
   EXPECT_FALSE(VmcoreInfo::Parse("OSRELEASE=6.1\nno equals\n").has_value());
   EXPECT_FALSE(VmcoreInfo::Parse("OSRELEASE=6.1\n=value\n").has_value());
   EXPECT_FALSE(VmcoreInfo::Parse("OSRELEASE=6.1\nPAGESIZE=4096\nPAGESIZE=4096\n").has_value());
@@ -140,7 +141,8 @@ class FakeDriver : public drivers::Driver {
   // Zero copy in pieces of piece_ bytes, so names can straddle two pieces.
   std::span<const std::byte> Mapped(uint64_t pa) const override {
     if (!mapped_ || pa >= bytes_.size()) return {};
-    size_t end = piece_ ? std::min<size_t>(bytes_.size(), (pa / piece_ + 1) * piece_) : bytes_.size();
+    size_t end =
+        piece_ ? std::min<size_t>(bytes_.size(), (pa / piece_ + 1) * piece_) : bytes_.size();
     return std::span(bytes_).subspan(pa, end - pa);
   }
   std::vector<drivers::InfoLine> Describe() const override { return {}; }
@@ -265,19 +267,26 @@ class RealGuestVmcoreInfoTest
 
 TEST_P(RealGuestVmcoreInfoTest, FindsTheRunningKernelsNote) {
   auto [name, file] = GetParam();
-  std::filesystem::path dir = std::filesystem::path("/tmp/vmemfs-guests") / name;
+  std::filesystem::path dir = std::filesystem::path(::vmemfs::testing::GuestRoot()) / name;
   if (!std::filesystem::exists(dir / file)) GTEST_SKIP() << "no test guest at " << dir;
   auto driver = drivers::OpenSnapshot((dir / file).string(), {});
   ASSERT_TRUE(driver.has_value()) << driver.error().ToString();
   auto guest = Guest::Create(std::move(*driver));
   ASSERT_TRUE(guest.has_value()) << guest.error().ToString();
-  auto start = std::chrono::steady_clock::now();
-  auto loc = LocateVmcoreInfo(**guest);
-  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  // Twice: the first scan also pays for faulting the snapshot's pages in.
+  double ms[2];
+  Result<VmcoreInfoLocation> loc = NotFoundError("not run");
+  for (double& t : ms) {
+    auto start = std::chrono::steady_clock::now();
+    loc = LocateVmcoreInfo(**guest);
+    t = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  }
   ASSERT_TRUE(loc.has_value()) << loc.error().ToString();
-  std::printf("[ %s/%s ] VMCOREINFO: %s, %zu bytes, %zu distinct notes, %.1f ms over %.0f MiB\n",
-              name, file, loc->source.c_str(), loc->text.size(), loc->candidates, ms,
-              static_cast<double>((*guest)->memory_size()) / (1 << 20));
+  std::printf(
+      "[ %s/%s ] VMCOREINFO: %s, %zu bytes, %zu distinct notes, %.1f ms (again: %.1f ms) "
+      "over %.0f MiB\n",
+      name, file, loc->source.c_str(), loc->text.size(), loc->candidates, ms[0], ms[1],
+      static_cast<double>((*guest)->memory_size()) / (1 << 20));
   auto info = VmcoreInfo::Parse(loc->text);
   ASSERT_TRUE(info.has_value());
   EXPECT_EQ(info->os_release(), FirstLine(dir / "truth/uname.txt"));

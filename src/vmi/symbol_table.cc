@@ -1,11 +1,11 @@
-#include "vmi/linux/symbol_table.h"
+#include "vmi/symbol_table.h"
 
 #include <algorithm>
 #include <cassert>
 #include <cstdio>
 #include <numeric>
 
-namespace vmemfs::vmi::linux_os {
+namespace vmemfs::vmi {
 
 SymbolTable::SymbolTable(std::vector<Symbol> symbols) : symbols_(std::move(symbols)) {
   // Callers bound the count far below this (kallsyms decoding: 2,000,000).
@@ -76,4 +76,4 @@ std::string SymbolTable::KallsymsText() const {
   return out;
 }
 
-}  // namespace vmemfs::vmi::linux_os
+}  // namespace vmemfs::vmi

@@ -1,10 +1,10 @@
-// The kernel's symbols as /proc/kallsyms shows them: address, type letter, name, module.
+// An OS kernel's symbols as Linux's /proc/kallsyms shows them: address, type letter, name, module.
 //
 // Kept in kallsyms order (the order the kernel's table and /proc/kallsyms list them), with an
 // address index for "which symbol is here" and "how big is it", and a name index (names
 // repeat: static functions of different files).
-#ifndef VMEMFS_VMI_LINUX_SYMBOL_TABLE_H_
-#define VMEMFS_VMI_LINUX_SYMBOL_TABLE_H_
+#ifndef VMEMFS_VMI_SYMBOL_TABLE_H_
+#define VMEMFS_VMI_SYMBOL_TABLE_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -14,11 +14,11 @@
 #include <utility>
 #include <vector>
 
-namespace vmemfs::vmi::linux_os {
+namespace vmemfs::vmi {
 
 struct Symbol {
   uint64_t address;
-  char type;           // as /proc/kallsyms prints it: upper case global, lower case local
+  char type;  // as /proc/kallsyms prints it: upper case global, lower case local
   std::string name;
   std::string module;  // empty for the core kernel
   bool operator==(const Symbol&) const = default;
@@ -67,10 +67,10 @@ class SymbolTable {
  private:
   std::vector<Symbol> symbols_;
   std::vector<uint32_t> by_address_;
-  std::vector<uint64_t> sizes_;  // by kallsyms index
+  std::vector<uint64_t> sizes_;                                 // by kallsyms index
   std::vector<std::pair<std::string_view, uint32_t>> by_name_;  // sorted by (name, index)
 };
 
-}  // namespace vmemfs::vmi::linux_os
+}  // namespace vmemfs::vmi
 
-#endif  // VMEMFS_VMI_LINUX_SYMBOL_TABLE_H_
+#endif  // VMEMFS_VMI_SYMBOL_TABLE_H_

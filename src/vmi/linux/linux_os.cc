@@ -1,0 +1,178 @@
+#include "vmi/linux/linux_os.h"
+
+#include <fmt/format.h>
+
+#include "vmi/linux/kallsyms.h"
+#include "vmi/linux/maps_text.h"
+#include "vmi/linux/process_info.h"
+#include "vmi/linux/vmas.h"
+#include "vmi/linux/vmcoreinfo_scan.h"
+
+namespace vmemfs::vmi::linux_os {
+namespace {
+
+// BTF of a distribution kernel is 4-6 MiB; refuse to copy absurd guest-claimed sizes.
+constexpr uint64_t kMaxBtfBytes = 64ull << 20;
+
+std::string ErrorText(const Status& s) { return "unavailable (" + s.ToString() + ")"; }
+
+}  // namespace
+
+Result<std::unique_ptr<LinuxOs>> LinuxOs::Discover(Guest& guest) {
+  auto where = LocateVmcoreInfo(guest);
+  if (!where) return NotFoundError("no Linux VMCOREINFO note: " + where.error().ToString());
+  std::unique_ptr<LinuxOs> os(new LinuxOs(guest));
+  VMEMFS_ASSIGN_OR_RETURN(os->vmcoreinfo_, VmcoreInfo::Parse(where->text));
+  os->facts_.push_back({"os", "linux"});
+  os->facts_.push_back({"kernel-release", os->vmcoreinfo_->os_release()});
+  os->facts_.push_back({"vmcoreinfo", where->source});
+
+  auto layout = FindKernelLayout(guest, *os->vmcoreinfo_);
+  if (!layout) {
+    // Without verified page tables nothing virtual can be trusted: pmem only.
+    os->facts_.push_back({"kernel-page-tables", ErrorText(layout.error())});
+    return os;
+  }
+  os->layout_ = std::move(*layout);
+  guest.SetKernelPageTables(os->layout_.mode, os->layout_.page_table_root,
+                            os->layout_.root_source);
+  for (auto& fact : os->layout_.provenance) os->facts_.push_back(fact);
+
+  if (Status s = os->FindSymbols(); !s.ok()) {
+    os->facts_.push_back({"symbols", ErrorText(s)});
+    return os;
+  }
+  if (Status s = os->FindTypes(); !s.ok()) os->facts_.push_back({"types", ErrorText(s)});
+  return os;
+}
+
+Status LinuxOs::FindSymbols() {
+  VMEMFS_ASSIGN_OR_RETURN(auto at, KallsymsAddresses::FromVmcoreInfo(*vmcoreinfo_));
+  VMEMFS_ASSIGN_OR_RETURN(symbols_, ReadKallsyms(memory_, at));
+  facts_.push_back({"symbols", fmt::format("{} from the kernel's kallsyms tables (addresses in "
+                                           "VMCOREINFO)",
+                                           symbols_.symbols().size())});
+  return Status();
+}
+
+// Struct layouts from the kernel's own BTF, between __start_BTF and __stop_BTF.
+Status LinuxOs::FindTypes() {
+  const Symbol* start = symbols_.Lookup("__start_BTF");
+  const Symbol* stop = symbols_.Lookup("__stop_BTF");
+  if (!start || !stop) return NotFoundError("no __start_BTF/__stop_BTF (kernel without BTF)");
+  if (stop->address <= start->address || stop->address - start->address > kMaxBtfBytes) {
+    return BadDataError(fmt::format("implausible BTF size {}", stop->address - start->address));
+  }
+  std::vector<std::byte> btf(stop->address - start->address);
+  VMEMFS_TRY(memory_.Read(start->address, btf));
+  VMEMFS_ASSIGN_OR_RETURN(types_, KernelTypes::FromBtf(btf));
+  VMEMFS_ASSIGN_OR_RETURN(task_layout_, ResolveTaskLayout(*types_));
+  VMEMFS_ASSIGN_OR_RETURN(vma_layout_, ResolveVmaLayout(*types_));
+  VMEMFS_ASSIGN_OR_RETURN(path_layout_, ResolvePathLayout(*types_));
+  facts_.push_back({"types", fmt::format("BTF in kernel memory ({} bytes)", btf.size())});
+  return Status();
+}
+
+std::vector<drivers::InfoLine> LinuxOs::Describe() const {
+  std::vector<drivers::InfoLine> lines = facts_;
+  // The task walk happens on first use; report its outcome once known.
+  if (!tasks_status_.ok()) lines.push_back({"tasks", ErrorText(tasks_status_)});
+  return lines;
+}
+
+Result<const std::vector<Task>*> LinuxOs::AllTasks() {
+  std::call_once(tasks_once_, [this] {
+    const Symbol* init_task = symbols_.Lookup("init_task");
+    if (!task_layout_ || !init_task) {
+      tasks_status_ = UnsupportedError("no task layout or init_task symbol");
+      return;
+    }
+    WalkReport report;
+    auto leaders = ListTasks(memory_, *task_layout_, init_task->address, {}, &report);
+    if (!leaders) {
+      tasks_status_ = leaders.error();
+      return;
+    }
+    if (!report.errors.empty()) tasks_status_ = report.errors.front();
+    for (const Task& leader : *leaders) {
+      for (const ThreadRef& t : leader.threads) {
+        if (t.address == leader.address) continue;
+        auto thread = ReadTask(memory_, *task_layout_, t.address);
+        if (thread) tasks_.push_back(std::move(*thread));
+      }
+      tasks_.push_back(leader);
+    }
+    std::sort(tasks_.begin(), tasks_.end(), [](auto& a, auto& b) { return a.pid < b.pid; });
+    for (size_t i = 0; i < tasks_.size(); ++i) by_pid_.emplace(tasks_[i].pid, i);
+  });
+  if (tasks_.empty() && !tasks_status_.ok()) return tasks_status_;
+  return &tasks_;
+}
+
+Result<const Task*> LinuxOs::FindTask(int32_t pid) {
+  VMEMFS_TRY(AllTasks().status());
+  auto it = by_pid_.find(pid);
+  if (it == by_pid_.end()) return NotFoundError("no task " + std::to_string(pid));
+  return &tasks_[it->second];
+}
+
+Result<std::vector<TaskSummary>> LinuxOs::Tasks() {
+  VMEMFS_ASSIGN_OR_RETURN(const std::vector<Task>* tasks, AllTasks());
+  std::vector<TaskSummary> out;
+  out.reserve(tasks->size());
+  for (const Task& t : *tasks) out.push_back({t.pid, t.tgid, t.name, t.kernel_thread});
+  return out;
+}
+
+Result<uint64_t> LinuxOs::PageTableRoot(int32_t pid) {
+  VMEMFS_ASSIGN_OR_RETURN(const Task* t, FindTask(pid));
+  if (!t->dtb) return NotFoundError("task " + std::to_string(pid) + " has no address space");
+  return *t->dtb;
+}
+
+Result<std::string> LinuxOs::Cmdline(int32_t pid) {
+  VMEMFS_ASSIGN_OR_RETURN(const Task* t, FindTask(pid));
+  if (!t->mm) return std::string();
+  return ReadCmdline(memory_, *task_layout_, *t);
+}
+
+Result<std::string> LinuxOs::Environ(int32_t pid) {
+  VMEMFS_ASSIGN_OR_RETURN(const Task* t, FindTask(pid));
+  if (!t->mm) return std::string();
+  return ReadEnviron(memory_, *task_layout_, *t);
+}
+
+Result<std::string> LinuxOs::StatusText(int32_t pid) {
+  VMEMFS_ASSIGN_OR_RETURN(const Task* t, FindTask(pid));
+  return linux_os::StatusText(*t);
+}
+
+Result<std::string> LinuxOs::ExePath(int32_t pid) {
+  VMEMFS_ASSIGN_OR_RETURN(const Task* t, FindTask(pid));
+  VMEMFS_ASSIGN_OR_RETURN(MmInfo mm, ReadMmInfo(memory_, *task_layout_, *t));
+  if (!mm.exe_file) return NotFoundError("task " + std::to_string(pid) + " has no executable");
+  return FilePath(memory_, *path_layout_, mm.exe_file);
+}
+
+Result<std::vector<MemoryArea>> LinuxOs::MemoryAreas(int32_t pid) {
+  VMEMFS_ASSIGN_OR_RETURN(const Task* t, FindTask(pid));
+  if (!t->mm || !vma_layout_) return std::vector<MemoryArea>();
+  VMEMFS_ASSIGN_OR_RETURN(auto vmas, ListVmas(memory_, *vma_layout_, t->mm));
+  std::vector<MemoryArea> areas;
+  for (const Vma& v : vmas) areas.push_back({v.start, v.end, "", v.path});
+  return areas;
+}
+
+Result<std::string> LinuxOs::MapsText(int32_t pid) {
+  VMEMFS_ASSIGN_OR_RETURN(const Task* t, FindTask(pid));
+  if (!t->mm || !vma_layout_) return std::string();
+  VMEMFS_ASSIGN_OR_RETURN(auto vmas, ListVmas(memory_, *vma_layout_, t->mm));
+  VMEMFS_ASSIGN_OR_RETURN(MmInfo mm, ReadMmInfo(memory_, *task_layout_, *t));
+  return linux_os::MapsText(vmas, mm);
+}
+
+Result<std::string> LinuxOs::ModulesText() {
+  return UnsupportedError("module list not implemented yet");
+}
+
+}  // namespace vmemfs::vmi::linux_os

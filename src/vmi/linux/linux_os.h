@@ -1,0 +1,78 @@
+// Linux as a vmi::OperatingSystem: everything found from the guest's memory alone.
+//
+// Discovery, in order, each step from the one before: the VMCOREINFO note (carried by the
+// source or found in RAM) → the kernel's paging mode and page-table root, verified → the
+// kallsyms tables → the BTF type information → struct layouts → the task list.
+// Each step that fails leaves the steps before it usable (a kernel without BTF still has
+// symbols), and `info` says what failed.
+#ifndef VMEMFS_VMI_LINUX_LINUX_OS_H_
+#define VMEMFS_VMI_LINUX_LINUX_OS_H_
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vmi/linux/file_path.h"
+#include "vmi/linux/kernel_layout.h"
+#include "vmi/linux/kernel_memory.h"
+#include "vmi/linux/kernel_types.h"
+#include "vmi/symbol_table.h"
+#include "vmi/linux/task_layout.h"
+#include "vmi/linux/tasks.h"
+#include "vmi/linux/vma_layout.h"
+#include "vmi/linux/vmcoreinfo.h"
+#include "vmi/os.h"
+
+namespace vmemfs::vmi::linux_os {
+
+class LinuxOs : public OperatingSystem {
+ public:
+  // kNotFound if the guest shows no sign of Linux (no VMCOREINFO note).
+  // REQUIRES: no concurrent use of `guest` yet (it may set the kernel page tables).
+  static Result<std::unique_ptr<LinuxOs>> Discover(Guest& guest);
+
+  std::string_view name() const override { return "linux"; }
+  std::vector<drivers::InfoLine> Describe() const override;
+  Result<std::vector<TaskSummary>> Tasks() override;
+  Result<uint64_t> PageTableRoot(int32_t pid) override;
+  Result<std::string> Cmdline(int32_t pid) override;
+  Result<std::string> Environ(int32_t pid) override;
+  Result<std::string> StatusText(int32_t pid) override;
+  Result<std::string> ExePath(int32_t pid) override;
+  Result<std::vector<MemoryArea>> MemoryAreas(int32_t pid) override;
+  Result<std::string> MapsText(int32_t pid) override;
+  const SymbolTable& Symbols() const override { return symbols_; }
+  Result<std::string> ModulesText() override;
+
+ private:
+  explicit LinuxOs(Guest& guest) : guest_(guest), memory_(guest) {}
+  Status FindSymbols();
+  Status FindTypes();
+  // The task list, read once (snapshots do not change).
+  Result<const std::vector<Task>*> AllTasks();
+  Result<const Task*> FindTask(int32_t pid);
+
+  Guest& guest_;
+  KernelMemory memory_;
+  std::optional<VmcoreInfo> vmcoreinfo_;
+  std::string vmcoreinfo_source_;
+  KernelLayout layout_{};
+  SymbolTable symbols_;
+  std::unique_ptr<KernelTypes> types_;
+  std::optional<TaskLayout> task_layout_;
+  std::optional<VmaLayout> vma_layout_;
+  std::optional<PathLayout> path_layout_;
+  std::vector<drivers::InfoLine> facts_;  // for Describe, including what failed
+
+  std::once_flag tasks_once_;
+  Status tasks_status_;          // written once under tasks_once_
+  std::vector<Task> tasks_;      // every thread, by pid
+  std::map<int32_t, size_t> by_pid_;
+};
+
+}  // namespace vmemfs::vmi::linux_os
+
+#endif  // VMEMFS_VMI_LINUX_LINUX_OS_H_
