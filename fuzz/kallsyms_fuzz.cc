@@ -46,7 +46,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto table = DecodeKallsyms(read, at);
   if (!table) return 0;
   if (table->size() == 0 || table->size() > kMaxKallsyms) std::abort();
-  for (const Symbol& s : table->symbols()) {
+  for (const vmemfs::vmi::Symbol& s : table->symbols()) {
     if (s.name.size() >= kMaxNameLength) std::abort();
   }
   (void)table->KallsymsText();

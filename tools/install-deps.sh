@@ -5,6 +5,8 @@ packages=(
   build-essential cmake pkg-config git ca-certificates
   fuse3 libfuse3-dev libcli11-dev libfmt-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev libbpf-dev libelf-dev zlib1g-dev
+  nlohmann-json3-dev
+  libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libxen-dev
   clang-14 libclang-rt-14-dev
   qemu-system-x86 busybox-static cpio gzip python3 xxd binutils file
 )

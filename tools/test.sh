@@ -7,5 +7,7 @@ cd "$(dirname "$0")/.."
 tools/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)"
+# The libvirt tests need libvirtd (and virtlogd) running.
+tools/libvirt/start-libvirtd.sh
 (cd build && ctest --output-on-failure)
 tools/fuzz.sh "${VMEMFS_FUZZ_SECONDS:-20}"

@@ -36,6 +36,10 @@ struct FileExtent {
   uint64_t length;
 };
 
+// Whether a live VM runs. Snapshots have no run state.
+enum class RunState { kRunning, kPaused, kGone };
+std::string_view RunStateName(RunState state);  // "running", "paused", "gone"
+
 // One `key: value` line of a VM's `info` file.
 using InfoLine = std::pair<std::string, std::string>;
 
@@ -77,11 +81,16 @@ class Driver {
 
   virtual Status Pause();   // default: kUnsupported
   virtual Status Resume();  // default: kUnsupported
+  // A live VM's state; nullopt for sources that do not run (snapshots). A VM that went away
+  // (destroyed, connection lost) is kGone, and from then on reads fail with kUnavailable.
+  virtual std::optional<RunState> State() { return std::nullopt; }
 
   // Number of vCPUs whose registers the source knows (0: none).
   virtual unsigned vcpu_count() const { return 0; }
-  // REQUIRES: vcpu < vcpu_count().
+  // REQUIRES: vcpu < vcpu_count(). Live drivers read the registers now.
   virtual Result<RegisterSet> Registers(unsigned vcpu);
+  // Sets one register (with OpenOptions::writable only). Default: kUnsupported.
+  virtual Status SetRegister(unsigned vcpu, Register reg, uint64_t value);
 
   // Lines for the `info` file: source, format, ... (ranges and vCPUs are added above).
   virtual std::vector<InfoLine> Describe() const = 0;

@@ -2,7 +2,16 @@
 
 #include <span>
 
+#include "drivers/gdb_driver.h"
+#include "drivers/qemu_driver.h"
 #include "drivers/snapshot_driver.h"
+// Optional backends (CMake VMEMFS_WITH_*): only this file and the table below know of them.
+#if VMEMFS_WITH_LIBVIRT
+#include "drivers/libvirt_driver.h"
+#endif
+#if VMEMFS_WITH_XEN
+#include "drivers/xen_driver.h"
+#endif
 
 namespace vmemfs::drivers {
 namespace {
@@ -17,7 +26,18 @@ struct Backend {
 
 // Live drivers add one line each here.
 const std::vector<Backend>& Backends() {
-  static const std::vector<Backend> kBackends = {};
+  static const std::vector<Backend> kBackends = {
+      {"qemu", "qemu:SOCKET", "running QEMU (KVM or TCG) through its QMP unix socket", &OpenQemu},
+      {"gdb", "gdb:HOST:PORT|gdb:unix:/path[?ram=SIZE]",
+       "QEMU gdbstub (-gdb); reads stop the VM briefly", &OpenGdb},
+#if VMEMFS_WITH_LIBVIRT
+      {"libvirt", "libvirt:DOMAIN[?uri=URI][&access=peek]",
+       "libvirt QEMU/KVM domain by name or UUID (default uri qemu:///system)", &OpenLibvirt},
+#endif
+#if VMEMFS_WITH_XEN
+      {"xen", "xen:DOMID|NAME", "Xen domain, from dom0 (libxenctrl + foreign memory)", &OpenXen},
+#endif
+  };
   return kBackends;
 }
 

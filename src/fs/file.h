@@ -35,6 +35,7 @@ class File {
  public:
   virtual ~File() = default;
   virtual uint64_t Size() const = 0;
+  // Writable in this mount: memory only with --rw, command files always.
   virtual bool writable() const { return false; }
   virtual Result<std::unique_ptr<Handle>> Open() = 0;
 };

@@ -17,8 +17,6 @@
 namespace vmemfs::fs {
 namespace {
 
-// Facts the kernel may cache: the tree never changes while mounted.
-constexpr double kAttrTimeout = 60.0;
 // Largest read request. libfuse splices a reply only if header + data + a page per piece fit
 // one pipe, and a pipe holds at most /proc/sys/fs/pipe-max-size (1 MiB by default); otherwise
 // it copies through a fresh buffer. 1 MiB requests ran at 1.2-1.4 GB/s, 512 KiB ones spliced at
@@ -49,7 +47,7 @@ struct stat AttrOf(const Server& server, const Node& node) {
     st.st_mode = S_IFDIR | 0500;
     st.st_nlink = 2;
   } else {
-    st.st_mode = S_IFREG | (node.file->writable() && server.options.writable ? 0600 : 0400);
+    st.st_mode = S_IFREG | (node.file->writable() ? 0600 : 0400);
     st.st_nlink = 1;
     st.st_size = static_cast<off_t>(node.file->Size());
     st.st_blocks = (st.st_size + 511) / 512;
@@ -77,7 +75,7 @@ void OnLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   fuse_entry_param e = {};
   e.ino = (*node)->ino;
   e.attr = AttrOf(server, **node);
-  e.attr_timeout = e.entry_timeout = kAttrTimeout;
+  e.attr_timeout = e.entry_timeout = server.options.cache_timeout;
   fuse_reply_entry(req, &e);
 }
 
@@ -93,7 +91,7 @@ void OnGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
     return;
   }
   struct stat st = AttrOf(server, *node);
-  fuse_reply_attr(req, &st, kAttrTimeout);
+  fuse_reply_attr(req, &st, server.options.cache_timeout);
 }
 
 // A directory's listing is taken once per opendir and served in slices, so a listing of tens
@@ -160,7 +158,7 @@ void OnOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     return;
   }
   bool wants_write = (fi->flags & O_ACCMODE) != O_RDONLY;
-  if (wants_write && !(server.options.writable && node->file->writable())) {
+  if (wants_write && !node->file->writable()) {
     fuse_reply_err(req, server.options.writable ? EACCES : EROFS);
     return;
   }

@@ -128,6 +128,9 @@ int main(int argc, char** argv) {
   if (!vms) return Fail(vms.error());
 
   vmemfs::fs::Tree tree;
+  for (const Vm& vm : *vms) {
+    if (vm.guest->driver().live()) serve.cache_timeout = 1.0;  // processes come and go
+  }
   for (Vm& vm : *vms) {
     vmemfs::fs::VmDirectoryOptions options{vm.source.name, vm.source.spec, serve.writable};
     if (Status s = vmemfs::fs::AddVmDirectory(tree, *vm.guest, vm.os.get(), options); !s.ok()) {

@@ -67,8 +67,10 @@ class MemoryFile : public File {
   bool writable() const override { return writable_; }
   Result<std::unique_ptr<Handle>> Open() override {
     auto h = std::make_unique<MemoryHandle>(*this);
-    // Snapshot bytes never change behind us; a live guest's do.
+    // Snapshot bytes never change behind us; a live guest's do, so every read() of a live
+    // file goes to the guest (direct I/O; private mmap still works, as yara needs).
     h->keep_cache = !guest_.driver().live();
+    h->direct_io = guest_.driver().live();
     return std::unique_ptr<Handle>(std::move(h));
   }
   virtual Status Plan(uint64_t offset, uint64_t length, ReadPlan& plan) = 0;

@@ -224,8 +224,7 @@ Status AddOsDirectories(Tree& tree, Ino vm, vmi::Guest& guest, OperatingSystem& 
     VMEMFS_TRY(
         tree.AddDirectory(symbols, "modules", std::make_unique<ModulesProvider>(ctx)).status());
   }
-  return tree.AddFile(vm, "modules", MakeLazyTextFile([&os] { return os.ModulesText(); }))
-      .status();
+  return Status();
 }
 
 }  // namespace vmemfs::fs

@@ -1,5 +1,5 @@
 // The parts of a VM directory that come from its operating system, through the OS-neutral
-// vmi::OperatingSystem interface: proc/<pid>/..., symbols/..., modules.
+// vmi::OperatingSystem interface: proc/<pid>/..., symbols/....
 #ifndef VMEMFS_FS_OS_DIRECTORIES_H_
 #define VMEMFS_FS_OS_DIRECTORIES_H_
 
@@ -10,7 +10,7 @@
 
 namespace vmemfs::fs {
 
-// Adds proc/, symbols/ and modules under `vm`. `guest` and `os` must outlive the tree.
+// Adds proc/ and symbols/ under `vm`. `guest` and `os` must outlive the tree.
 Status AddOsDirectories(Tree& tree, Ino vm, vmi::Guest& guest, vmi::OperatingSystem& os,
                         bool writable);
 

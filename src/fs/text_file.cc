@@ -11,6 +11,7 @@ namespace {
 class TextHandle : public Handle {
  public:
   explicit TextHandle(const std::string& text) : text_(text) {}
+  explicit TextHandle(std::string&& text) : owned_(std::move(text)), text_(owned_) {}
 
   Status Read(uint64_t offset, size_t size, ReadPlan& plan) override {
     if (offset >= text_.size()) return Status();
@@ -24,6 +25,7 @@ class TextHandle : public Handle {
   }
 
  private:
+  const std::string owned_;  // for text made for this open only
   const std::string& text_;
 };
 
@@ -69,7 +71,52 @@ class LazyTextFile : public File {
   mutable Status status_;
 };
 
+// A text made for one open, plus what writes do.
+class LiveTextHandle : public TextHandle {
+ public:
+  LiveTextHandle(std::string text, const WriteHandler& on_write)
+      : TextHandle(std::move(text)), on_write_(on_write) {
+    keep_cache = false;
+    direct_io = true;  // the size changes between opens
+  }
+  Result<size_t> Write(uint64_t, std::span<const std::byte> data) override {
+    if (!on_write_) return UnsupportedError("file is not writable");
+    std::string_view text(reinterpret_cast<const char*>(data.data()), data.size());
+    constexpr std::string_view kSpace = " \t\r\n";
+    text.remove_prefix(std::min(text.find_first_not_of(kSpace), text.size()));
+    text.remove_suffix(text.size() - (text.find_last_not_of(kSpace) + 1));
+    VMEMFS_TRY(on_write_(text));
+    return data.size();
+  }
+
+ private:
+  const WriteHandler& on_write_;
+};
+
+class LiveTextFile : public File {
+ public:
+  LiveTextFile(TextGenerator generate, WriteHandler on_write)
+      : generate_(std::move(generate)), on_write_(std::move(on_write)) {}
+  uint64_t Size() const override {
+    auto text = generate_();
+    return text ? text->size() : 0;
+  }
+  bool writable() const override { return static_cast<bool>(on_write_); }
+  Result<std::unique_ptr<Handle>> Open() override {
+    VMEMFS_ASSIGN_OR_RETURN(std::string text, generate_());
+    return std::unique_ptr<Handle>(std::make_unique<LiveTextHandle>(std::move(text), on_write_));
+  }
+
+ private:
+  TextGenerator generate_;
+  WriteHandler on_write_;
+};
+
 }  // namespace
+
+std::unique_ptr<File> MakeLiveTextFile(TextGenerator generate, WriteHandler on_write) {
+  return std::make_unique<LiveTextFile>(std::move(generate), std::move(on_write));
+}
 
 std::unique_ptr<File> MakeLazyTextFile(TextGenerator generate) {
   return std::make_unique<LazyTextFile>(std::move(generate));

@@ -1,6 +1,5 @@
 #include "fs/tree.h"
 
-#include <set>
 
 namespace vmemfs::fs {
 
@@ -19,7 +18,7 @@ Result<Ino> Tree::AddFile(Ino parent, std::string name, std::unique_ptr<File> fi
   return Add(parent, std::move(name), Entry::OfFile(std::move(file)));
 }
 
-Result<Ino> Tree::Add(Ino parent, std::string name, Entry entry) {
+Result<Ino> Tree::Add(Ino parent, std::string name, Entry entry, bool made_by_provider) {
   if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos) {
     return InvalidArgumentError("invalid name '" + name + "'");
   }
@@ -36,6 +35,7 @@ Result<Ino> Tree::Add(Ino parent, std::string name, Entry entry) {
   node.file = std::move(entry.file);
   node.provider = std::move(entry.provider);
   node.populate = std::move(entry.populate);
+  node.made_by_provider = made_by_provider;
   return ino;
 }
 
@@ -76,7 +76,7 @@ Result<const Node*> Tree::Lookup(Ino parent, std::string_view name) {
   if (!p->provider) return NotFoundError(std::string(name));
   VMEMFS_ASSIGN_OR_RETURN(std::optional<Entry> entry, p->provider->Make(name));
   if (!entry) return NotFoundError(std::string(name));
-  auto ino = Add(parent, std::string(name), std::move(*entry));
+  auto ino = Add(parent, std::string(name), std::move(*entry), /*made_by_provider=*/true);
   if (!ino) {
     // Another thread made the same name first: use its node.
     std::shared_lock lock(mu_);
@@ -92,26 +92,28 @@ Result<std::vector<DirEntry>> Tree::List(Ino dir) {
   if (!d) return NotFoundError("no inode " + std::to_string(dir));
   if (!d->is_dir()) return Status(ErrorCode::kOs, "not a directory", ENOTDIR);
   VMEMFS_TRY(Populate(*d));
-  std::vector<DirEntry> entries;
-  std::set<std::string, std::less<>> listed;
+  std::vector<std::string> names;
   if (d->provider) {
-    VMEMFS_ASSIGN_OR_RETURN(auto names, d->provider->Names());
-    for (auto& name : names) {
-      listed.insert(name);
-      entries.push_back({std::move(name), 0, false});
-    }
+    VMEMFS_ASSIGN_OR_RETURN(names, d->provider->Names());
   }
+  std::vector<DirEntry> entries;
   std::shared_lock lock(mu_);
-  for (DirEntry& e : entries) {
-    if (auto it = d->children.find(e.name); it != d->children.end()) {
-      e.ino = it->second;
-      e.is_dir = nodes_[it->second - 1].is_dir();
-    }
-  }
   for (const auto& [name, ino] : d->children) {
-    if (!listed.count(name)) entries.push_back({name, ino, nodes_[ino - 1].is_dir()});
+    if (!nodes_[ino - 1].made_by_provider) entries.push_back({name, ino, nodes_[ino - 1].is_dir()});
+  }
+  for (auto& name : names) {
+    auto it = d->children.find(name);
+    Ino ino = it == d->children.end() ? 0 : it->second;
+    entries.push_back({std::move(name), ino, ino != 0 && nodes_[ino - 1].is_dir()});
   }
   return entries;
+}
+
+void Tree::Forget(Ino parent, std::string_view name) {
+  std::unique_lock lock(mu_);
+  Node* p = GetMutable(parent);
+  if (!p) return;
+  if (auto it = p->children.find(name); it != p->children.end()) p->children.erase(it);
 }
 
 }  // namespace vmemfs::fs

@@ -67,6 +67,7 @@ struct Node {
  private:
   friend class Tree;
   std::map<std::string, Ino, std::less<>> children;  // GUARDED_BY(Tree::mu_)
+  bool made_by_provider = false;  // listed through the parent's provider, not as fixed child
   std::function<Status(Tree&, Ino)> populate;       // run once, under populate_once
   std::once_flag populate_once;
   Status populate_status;
@@ -90,12 +91,17 @@ class Tree {
   const Node* Get(Ino ino) const;
   // The child `name` of `parent`, made by the parent's provider if needed; kNotFound if none.
   Result<const Node*> Lookup(Ino parent, std::string_view name);
-  // ".", ".." not included.
+  // ".", ".." not included: the fixed children, then the provider's names (so an entry the
+  // provider no longer lists, such as an exited process, drops out).
   Result<std::vector<DirEntry>> List(Ino dir);
+  // Forgets the child `name` of `parent` so that the next lookup asks the provider again (a VM
+  // that stopped and may start anew). The node itself lives on for requests in flight; its
+  // inode number is never reused.
+  void Forget(Ino parent, std::string_view name);
   size_t size() const;
 
  private:
-  Result<Ino> Add(Ino parent, std::string name, Entry entry);
+  Result<Ino> Add(Ino parent, std::string name, Entry entry, bool made_by_provider = false);
   Status Populate(Node& node);
   Node* GetMutable(Ino ino);
 

@@ -146,9 +146,12 @@ Result<PagingMode> Guest::RequireMode() const {
 
 Result<Mapping> Guest::Translate(uint64_t dtb, uint64_t va) {
   VMEMFS_ASSIGN_OR_RETURN(PagingMode mode, RequireMode());
-  if (auto hit = tlb_.Lookup(dtb, va)) return *hit;
+  const bool caching = this->caching();
+  if (caching) {
+    if (auto hit = tlb_.Lookup(dtb, va)) return *hit;
+  }
   VMEMFS_ASSIGN_OR_RETURN(Mapping m, vmi::Translate(*memory_, mode, dtb, va));
-  tlb_.Insert(dtb, m);
+  if (caching) tlb_.Insert(dtb, m);
   return m;
 }
 
@@ -315,11 +318,17 @@ Result<uint64_t> Guest::GetVcpuRegister(drivers::Register reg, unsigned vcpu) {
   return *v;
 }
 
-Status Guest::Pause() { return driver_->Pause(); }
+Status Guest::Pause() {
+  VMEMFS_TRY(driver_->Pause());
+  tlb_.Flush();  // translations cached from now on are valid until Resume
+  paused_ = true;
+  return Status();
+}
 
 Status Guest::Resume() {
+  paused_ = false;  // first: no translation may be cached while it runs
   VMEMFS_TRY(driver_->Resume());
-  tlb_.Flush();  // the guest may change its page tables from now on
+  tlb_.Flush();
   return Status();
 }
 

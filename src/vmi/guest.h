@@ -11,6 +11,7 @@
 #define VMEMFS_VMI_GUEST_H_
 
 #include <cstddef>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -119,6 +120,9 @@ class Guest {
   Status Resume();
   // vmi_v2pcache_flush.
   void FlushTranslationCache() { tlb_.Flush(); }
+  // True while translations may be cached: a snapshot, or a live VM we paused. A running VM
+  // can change its page tables at any moment, so then every translation walks them afresh.
+  bool caching() const { return !driver_->live() || paused_.load(std::memory_order_relaxed); }
 
  private:
   class DriverMemory;  // PhysicalMemory over the driver
@@ -134,6 +138,7 @@ class Guest {
   uint64_t direct_start_ = 0;
   std::unique_ptr<PhysicalMemory> memory_;
   TranslationCache tlb_;
+  std::atomic<bool> paused_{false};  // by our own Pause(); a live VM may also be paused by others
   std::optional<PagingMode> mode_;
   std::optional<uint64_t> kernel_dtb_;
   std::string kernel_dtb_source_;

@@ -34,8 +34,9 @@ struct MemoryArea {
   std::string name;   // path, [heap], [stack], ... or empty
 };
 
-// Thread safety: every method may be called concurrently. Results reflect the guest's memory at
-// the time of the call; for snapshots they never change.
+// Thread safety: every method may be called concurrently. For snapshots results never change;
+// for a live guest the task list is re-read when older than a second (or after Flush), and
+// per-task answers are read from memory at each call.
 class OperatingSystem {
  public:
   virtual ~OperatingSystem() = default;
@@ -43,6 +44,9 @@ class OperatingSystem {
   virtual std::string_view name() const = 0;  // "linux"
   // Lines for the VM's `info` file: OS, release, how each fact was found.
   virtual std::vector<drivers::InfoLine> Describe() const = 0;
+
+  // Drops cached facts that can change (the task list).
+  virtual void Flush() = 0;
 
   // Every task, threads included, in pid order. A corrupt task list yields the tasks found
   // before the damage; the error is reported by Describe() (not fatal).
@@ -59,7 +63,6 @@ class OperatingSystem {
 
   // The kernel's and modules' symbols (empty when none were found).
   virtual const SymbolTable& Symbols() const = 0;
-  virtual Result<std::string> ModulesText() = 0;  // /proc/modules format
 };
 
 // Recognises the guest's OS from memory alone and completes the guest's kernel facts (paging

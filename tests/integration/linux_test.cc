@@ -79,16 +79,6 @@ std::string StatusField(const std::string& status, const std::string& key) {
   }
   return "";
 }
-
-std::string PreadAt(const std::string& path, uint64_t offset, size_t n) {
-  int fd = open(path.c_str(), O_RDONLY);
-  std::string buf(n, '\0');
-  ssize_t got = fd < 0 ? -1 : pread(fd, buf.data(), n, off_t(offset));
-  if (fd >= 0) close(fd);
-  buf.resize(got < 0 ? 0 : size_t(got));
-  return buf;
-}
-
 struct Param {
   std::string guest;
   std::string file;  // raw.mem (no registers) or core.elf

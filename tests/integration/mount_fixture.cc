@@ -1,6 +1,9 @@
 #include "mount_fixture.h"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -65,6 +68,25 @@ std::string ReadFile(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+std::string PreadAt(const std::string& path, uint64_t offset, size_t n, int* err) {
+  int fd = open(path.c_str(), O_RDONLY);
+  std::string buf(n, '\0');
+  ssize_t got = fd < 0 ? -1 : pread(fd, buf.data(), n, off_t(offset));
+  if (err) *err = got < 0 ? errno : 0;
+  if (fd >= 0) close(fd);
+  buf.resize(got < 0 ? 0 : size_t(got));
+  return buf;
+}
+
+std::string InfoValue(const std::string& text, const std::string& key) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(key + ": ", 0) == 0) return line.substr(key.size() + 2);
+  }
+  return "";
 }
 
 std::string TrimNewline(std::string s) {
@@ -153,6 +175,70 @@ RunResult RunVmemfs(const std::vector<std::string>& args, const std::string& mou
   result.err = ReadFile(err_path);
   unlink(err_path.c_str());
   return result;
+}
+
+namespace {
+
+// Reads one line (up to '\n') within the deadline; "" on timeout or EOF.
+std::string ReadLine(int fd, std::string& pending) {
+  for (int i = 0; i < 100; ++i) {
+    if (auto nl = pending.find('\n'); nl != std::string::npos) {
+      std::string line = pending.substr(0, nl);
+      pending.erase(0, nl + 1);
+      return line;
+    }
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    char buf[4096];
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) return "";
+    pending.append(buf, size_t(n));
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string QmpCommand(const std::string& socket_path, const std::string& command) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  snprintf(addr.sun_path, sizeof addr.sun_path, "%s", socket_path.c_str());
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return "";
+  }
+  std::string pending, line;
+  ReadLine(fd, pending);  // greeting
+  std::string caps = "{\"execute\": \"qmp_capabilities\"}\n";
+  std::string cmd = command + "\n";
+  if (write(fd, caps.data(), caps.size()) < 0) line = "";
+  ReadLine(fd, pending);
+  if (write(fd, cmd.data(), cmd.size()) < 0) line = "";
+  // Skip asynchronous events.
+  do {
+    line = ReadLine(fd, pending);
+  } while (line.find("\"event\"") != std::string::npos);
+  close(fd);
+  return line;
+}
+
+std::string HmpCommand(const std::string& socket_path, const std::string& command_line) {
+  std::string reply = QmpCommand(socket_path,
+                                 "{\"execute\": \"human-monitor-command\", \"arguments\": "
+                                 "{\"command-line\": \"" + command_line + "\"}}");
+  std::string out;
+  auto start = reply.find("\"return\": \"");
+  if (start == std::string::npos) return "";
+  for (size_t i = start + 11; i < reply.size() && reply[i] != '"'; ++i) {
+    if (reply[i] == '\\' && i + 1 < reply.size()) {
+      char c = reply[++i];
+      out += c == 'n' ? '\n' : c == 'r' ? '\r' : c == 't' ? '\t' : c;
+    } else {
+      out += reply[i];
+    }
+  }
+  return out;
 }
 
 std::map<int, std::map<std::string, uint64_t>> TruthRegisters(const std::string& guest) {

@@ -19,6 +19,10 @@ std::string VmemfsBinary();
 std::string GuestsRoot();
 std::string GuestDir(const std::string& guest);  // GuestsRoot()/guest
 std::string ReadFile(const std::string& path);
+// Up to n bytes at offset (fewer at EOF or on error; *err gets the errno of a failed read).
+std::string PreadAt(const std::string& path, uint64_t offset, size_t n, int* err = nullptr);
+// The value of `key` in `key: value` text (an info file), or "".
+std::string InfoValue(const std::string& text, const std::string& key);
 std::string TrimNewline(std::string s);
 
 // A fresh empty directory under /tmp, removed at destruction.
@@ -65,6 +69,12 @@ RunResult RunVmemfs(const std::vector<std::string>& args, const std::string& mou
                     int timeout_s = 10);
 
 bool IsMountPoint(const std::string& path);
+
+// Runs one QMP command (a JSON object text) on a fresh connection to `socket` and returns the
+// response line ("{\"return\": ...}" or an error object); "" if QEMU does not answer in 10 s.
+std::string QmpCommand(const std::string& socket, const std::string& command);
+// An HMP command through QMP; returns its output text (JSON-unescaped newlines).
+std::string HmpCommand(const std::string& socket, const std::string& command_line);
 
 // Ground truth from tools/guest: registers.txt as {vcpu -> {name -> value}}.
 std::map<int, std::map<std::string, uint64_t>> TruthRegisters(const std::string& guest);

@@ -51,42 +51,6 @@ std::vector<Range> ElfLoadRanges(const std::string& path) {
   }
   return merged;
 }
-
-// The data ranges of a file according to SEEK_DATA/SEEK_HOLE.
-std::vector<Range> SeekRanges(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY);
-  std::vector<Range> ranges;
-  off_t pos = 0;
-  for (int i = 0; i < 1000; ++i) {
-    off_t data = lseek(fd, pos, SEEK_DATA);
-    if (data < 0) break;
-    off_t hole = lseek(fd, data, SEEK_HOLE);
-    ranges.push_back({uint64_t(data), uint64_t(hole)});
-    pos = hole;
-  }
-  close(fd);
-  return ranges;
-}
-
-std::string Pread(const std::string& path, uint64_t offset, size_t n) {
-  int fd = open(path.c_str(), O_RDONLY);
-  std::string buf(n, '\0');
-  ssize_t got = fd < 0 ? -1 : pread(fd, buf.data(), n, off_t(offset));
-  if (fd >= 0) close(fd);
-  buf.resize(got < 0 ? 0 : size_t(got));
-  return buf;
-}
-
-// The value of `key` in an info file.
-std::string InfoValue(const std::string& info, const std::string& key) {
-  std::istringstream in(info);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(key + ": ", 0) == 0) return line.substr(key.size() + 2);
-  }
-  return "";
-}
-
 // Compares two files' byte ranges in 1 MiB chunks; returns the first differing offset or -1.
 int64_t FirstDifference(const std::string& a, uint64_t a_off, const std::string& b,
                         uint64_t b_off, uint64_t length) {
@@ -151,7 +115,7 @@ TEST_P(GuestSnapshotTest, ElfPmemHasTheCoreRamRangesWithTheRawBytes) {
   }
   // Gaps read as zeros.
   for (size_t i = 0; i + 1 < ram.size(); ++i) {
-    std::string gap = Pread(pmem, ram[i].end, 4096);
+    std::string gap = PreadAt(pmem, ram[i].end, 4096);
     EXPECT_EQ(gap, std::string(gap.size(), '\0'));
     EXPECT_FALSE(gap.empty());
   }
@@ -167,7 +131,7 @@ TEST_P(GuestSnapshotTest, KmemAtLinuxBannerReadsTheGuestsUname) {
   uint64_t size = std::stoull(InfoValue(ReadFile(m / "g/info"), "kmem-size"), nullptr, 16);
   ASSERT_EQ(FileSize(m / "g/kmem"), size);
   uint64_t offset = banner & (size - 1);
-  std::string text = Pread(m / "g/kmem", offset, 512);
+  std::string text = PreadAt(m / "g/kmem", offset, 512);
   EXPECT_EQ(text.substr(0, 14 + uname.size()), "Linux version " + uname);
   std::string truth = ReadFile(dir() + "/truth/banner.txt");
   EXPECT_EQ(text.substr(0, truth.size()), truth);

@@ -1,7 +1,7 @@
 #!/bin/bash
 # build-guest.sh OUTDIR: builds the vmemfs test guest from Debian packages.
 #   OUTDIR/vmlinuz            Debian cloud kernel (version in OUTDIR/kernel-version)
-#   OUTDIR/initramfs.cpio.gz  busybox-static + /init (init.sh) + marker, ticker, pstruth
+#   OUTDIR/initramfs.cpio.gz  busybox-static + /init (init.sh) + marker, ticker, pstruth, bigmap
 # Idempotent: an existing kernel of the same version and an initramfs built from the same
 # sources (OUTDIR/initramfs.stamp) are reused. Needs root (apt-get) on Debian 12.
 set -euo pipefail
@@ -49,7 +49,7 @@ trap 'rm -rf "$root"' EXIT
 mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp}
 cp /bin/busybox "$root/bin/busybox"
 install -m 755 "$src/init.sh" "$root/init"
-for prog in marker ticker pstruth; do
+for prog in marker ticker pstruth bigmap; do
   gcc -static -O2 -Wall -Wextra -o "$root/bin/$prog" "$src/$prog.c"
 done
 (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) | gzip -9 \

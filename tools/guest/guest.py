@@ -127,8 +127,8 @@ def boot(directory, cpu, mem=256, extra=0, kernel_dir=None, timeout=180):
         build_image(kernel_dir)
     ensure_qemu()
     os.makedirs(directory, exist_ok=True)
-    for name in ('console.log', 'truth.log', 'raw.mem', 'core.elf', 'ram', 'qmp.sock', 'gdb.sock',
-                 'qemu.pid', 'qemu.err', 'guest.json'):
+    for name in ('console.log', 'truth.log', 'raw.mem', 'core.elf', 'ram', 'qmp.sock',
+                 'qmp-test.sock', 'gdb.sock', 'qemu.pid', 'qemu.err', 'guest.json'):
         if os.path.exists(os.path.join(directory, name)):
             os.unlink(os.path.join(directory, name))
     shutil.rmtree(os.path.join(directory, 'truth'), ignore_errors=True)
@@ -143,6 +143,8 @@ def boot(directory, cpu, mem=256, extra=0, kernel_dir=None, timeout=180):
             '-initrd', os.path.join(kernel_dir, 'initramfs.cpio.gz'), '-append', append,
             '-serial', f'file:{p("console.log")}', '-serial', f'file:{p("truth.log")}',
             '-qmp', f'unix:{p("qmp.sock")},server=on,wait=off',
+            # A second monitor, so a test can ask QEMU while vmemfs holds the first.
+            '-qmp', f'unix:{p("qmp-test.sock")},server=on,wait=off',
             '-gdb', f'unix:{p("gdb.sock")},server=on,wait=off',
             '-display', 'none', '-vga', 'none', '-no-reboot', '-daemonize', '-pidfile', p('qemu.pid')]
     start = time.monotonic()

@@ -16,10 +16,14 @@ extra=$(opt extra); extra=${extra:-0}
 
 for name in alpha bravo charlie; do marker $name > /tmp/marker.$name & done
 ticker > /tmp/ticker.out &
+bigmap 32 > /tmp/bigmap.out &
 i=0
 while [ $i -lt "$extra" ]; do sleep $((1000000 + i)) & i=$((i + 1)); done
-# Wait until every helper has printed its addresses (4 lines per marker, 1 for the ticker).
-until [ "$(cat /tmp/marker.* /tmp/ticker.out | wc -l)" -ge 13 ]; do usleep 100000; done
+# Wait until every helper has printed its addresses (4 lines per marker, 1 each for the
+# ticker and bigmap).
+until [ "$(cat /tmp/marker.* /tmp/ticker.out /tmp/bigmap.out | wc -l)" -ge 14 ]; do
+  usleep 100000
+done
 
 begin() { echo "==VMEMFS-BEGIN $1=="; }
 end() { echo "==VMEMFS-END $1=="; }
@@ -30,8 +34,8 @@ start=$(cut -d' ' -f1 /proc/uptime)
   begin uname; uname -r; end uname
   begin banner; cat /proc/version; end banner
   begin cmdline; cat /proc/cmdline; end cmdline
-  begin markers; cat /tmp/marker.* /tmp/ticker.out; end markers
-  for pid in $(cut -d' ' -f2 /tmp/marker.* /tmp/ticker.out | sort -u); do
+  begin markers; cat /tmp/marker.* /tmp/ticker.out /tmp/bigmap.out; end markers
+  for pid in $(cut -d' ' -f2 /tmp/marker.* /tmp/ticker.out /tmp/bigmap.out | sort -u); do
     begin maps-$pid; cat /proc/$pid/maps; end maps-$pid
   done
   begin ps; pstruth; end ps

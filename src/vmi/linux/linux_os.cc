@@ -75,87 +75,110 @@ Status LinuxOs::FindTypes() {
 
 std::vector<drivers::InfoLine> LinuxOs::Describe() const {
   std::vector<drivers::InfoLine> lines = facts_;
-  // The task walk happens on first use; report its outcome once known.
-  if (!tasks_status_.ok()) lines.push_back({"tasks", ErrorText(tasks_status_)});
+  std::lock_guard lock(tasks_mu_);
+  if (tasks_ && !tasks_->status.ok()) lines.push_back({"tasks", ErrorText(tasks_->status)});
   return lines;
 }
 
-Result<const std::vector<Task>*> LinuxOs::AllTasks() {
-  std::call_once(tasks_once_, [this] {
-    const Symbol* init_task = symbols_.Lookup("init_task");
-    if (!task_layout_ || !init_task) {
-      tasks_status_ = UnsupportedError("no task layout or init_task symbol");
-      return;
-    }
-    WalkReport report;
-    auto leaders = ListTasks(memory_, *task_layout_, init_task->address, {}, &report);
-    if (!leaders) {
-      tasks_status_ = leaders.error();
-      return;
-    }
-    if (!report.errors.empty()) tasks_status_ = report.errors.front();
-    for (const Task& leader : *leaders) {
-      for (const ThreadRef& t : leader.threads) {
-        if (t.address == leader.address) continue;
-        auto thread = ReadTask(memory_, *task_layout_, t.address);
-        if (thread) tasks_.push_back(std::move(*thread));
-      }
-      tasks_.push_back(leader);
-    }
-    std::sort(tasks_.begin(), tasks_.end(), [](auto& a, auto& b) { return a.pid < b.pid; });
-    for (size_t i = 0; i < tasks_.size(); ++i) by_pid_.emplace(tasks_[i].pid, i);
-  });
-  if (tasks_.empty() && !tasks_status_.ok()) return tasks_status_;
-  return &tasks_;
+void LinuxOs::Flush() {
+  std::lock_guard lock(tasks_mu_);
+  tasks_.reset();
 }
 
-Result<const Task*> LinuxOs::FindTask(int32_t pid) {
-  VMEMFS_TRY(AllTasks().status());
-  auto it = by_pid_.find(pid);
-  if (it == by_pid_.end()) return NotFoundError("no task " + std::to_string(pid));
-  return &tasks_[it->second];
+std::shared_ptr<const LinuxOs::TaskSnapshot> LinuxOs::WalkTasks() {
+  auto snap = std::make_shared<TaskSnapshot>();
+  snap->taken = std::chrono::steady_clock::now();
+  const Symbol* init_task = symbols_.Lookup("init_task");
+  if (!task_layout_ || !init_task) {
+    snap->status = UnsupportedError("no task layout or init_task symbol");
+    return snap;
+  }
+  WalkReport report;
+  auto leaders = ListTasks(memory_, *task_layout_, init_task->address, {}, &report);
+  if (!leaders) {
+    snap->status = leaders.error();
+    return snap;
+  }
+  if (!report.errors.empty()) snap->status = report.errors.front();
+  for (const Task& leader : *leaders) {
+    for (const ThreadRef& t : leader.threads) {
+      if (t.address == leader.address) continue;
+      if (auto thread = ReadTask(memory_, *task_layout_, t.address)) {
+        snap->tasks.push_back(std::move(*thread));
+      }
+    }
+    snap->tasks.push_back(leader);
+  }
+  std::sort(snap->tasks.begin(), snap->tasks.end(),
+            [](const Task& a, const Task& b) { return a.pid < b.pid; });
+  for (size_t i = 0; i < snap->tasks.size(); ++i) snap->by_pid.emplace(snap->tasks[i].pid, i);
+  return snap;
+}
+
+Result<std::shared_ptr<const LinuxOs::TaskSnapshot>> LinuxOs::AllTasks() {
+  // A running guest's processes come and go; a second-old list is what `ps` would show.
+  constexpr auto kLiveTaskListAge = std::chrono::seconds(1);
+  std::lock_guard lock(tasks_mu_);
+  bool stale = !tasks_ || (guest_.driver().live() &&
+                           std::chrono::steady_clock::now() - tasks_->taken > kLiveTaskListAge);
+  if (stale) tasks_ = WalkTasks();
+  if (tasks_->tasks.empty() && !tasks_->status.ok()) return tasks_->status;
+  return tasks_;
+}
+
+Result<Task> LinuxOs::FindTask(int32_t pid) {
+  VMEMFS_ASSIGN_OR_RETURN(auto snap, AllTasks());
+  auto it = snap->by_pid.find(pid);
+  if (it == snap->by_pid.end()) return NotFoundError("no task " + std::to_string(pid));
+  return snap->tasks[it->second];
 }
 
 Result<std::vector<TaskSummary>> LinuxOs::Tasks() {
-  VMEMFS_ASSIGN_OR_RETURN(const std::vector<Task>* tasks, AllTasks());
+  VMEMFS_ASSIGN_OR_RETURN(auto snap, AllTasks());
   std::vector<TaskSummary> out;
-  out.reserve(tasks->size());
-  for (const Task& t : *tasks) out.push_back({t.pid, t.tgid, t.name, t.kernel_thread});
+  out.reserve(snap->tasks.size());
+  for (const Task& t : snap->tasks) out.push_back({t.pid, t.tgid, t.name, t.kernel_thread});
   return out;
 }
 
 Result<uint64_t> LinuxOs::PageTableRoot(int32_t pid) {
-  VMEMFS_ASSIGN_OR_RETURN(const Task* t, FindTask(pid));
+  VMEMFS_ASSIGN_OR_RETURN(const Task task, FindTask(pid));
+  const Task* t = &task;
   if (!t->dtb) return NotFoundError("task " + std::to_string(pid) + " has no address space");
   return *t->dtb;
 }
 
 Result<std::string> LinuxOs::Cmdline(int32_t pid) {
-  VMEMFS_ASSIGN_OR_RETURN(const Task* t, FindTask(pid));
+  VMEMFS_ASSIGN_OR_RETURN(const Task task, FindTask(pid));
+  const Task* t = &task;
   if (!t->mm) return std::string();
   return ReadCmdline(memory_, *task_layout_, *t);
 }
 
 Result<std::string> LinuxOs::Environ(int32_t pid) {
-  VMEMFS_ASSIGN_OR_RETURN(const Task* t, FindTask(pid));
+  VMEMFS_ASSIGN_OR_RETURN(const Task task, FindTask(pid));
+  const Task* t = &task;
   if (!t->mm) return std::string();
   return ReadEnviron(memory_, *task_layout_, *t);
 }
 
 Result<std::string> LinuxOs::StatusText(int32_t pid) {
-  VMEMFS_ASSIGN_OR_RETURN(const Task* t, FindTask(pid));
+  VMEMFS_ASSIGN_OR_RETURN(const Task task, FindTask(pid));
+  const Task* t = &task;
   return linux_os::StatusText(*t);
 }
 
 Result<std::string> LinuxOs::ExePath(int32_t pid) {
-  VMEMFS_ASSIGN_OR_RETURN(const Task* t, FindTask(pid));
+  VMEMFS_ASSIGN_OR_RETURN(const Task task, FindTask(pid));
+  const Task* t = &task;
   VMEMFS_ASSIGN_OR_RETURN(MmInfo mm, ReadMmInfo(memory_, *task_layout_, *t));
   if (!mm.exe_file) return NotFoundError("task " + std::to_string(pid) + " has no executable");
   return FilePath(memory_, *path_layout_, mm.exe_file);
 }
 
 Result<std::vector<MemoryArea>> LinuxOs::MemoryAreas(int32_t pid) {
-  VMEMFS_ASSIGN_OR_RETURN(const Task* t, FindTask(pid));
+  VMEMFS_ASSIGN_OR_RETURN(const Task task, FindTask(pid));
+  const Task* t = &task;
   if (!t->mm || !vma_layout_) return std::vector<MemoryArea>();
   VMEMFS_ASSIGN_OR_RETURN(auto vmas, ListVmas(memory_, *vma_layout_, t->mm));
   std::vector<MemoryArea> areas;
@@ -164,15 +187,13 @@ Result<std::vector<MemoryArea>> LinuxOs::MemoryAreas(int32_t pid) {
 }
 
 Result<std::string> LinuxOs::MapsText(int32_t pid) {
-  VMEMFS_ASSIGN_OR_RETURN(const Task* t, FindTask(pid));
+  VMEMFS_ASSIGN_OR_RETURN(const Task task, FindTask(pid));
+  const Task* t = &task;
   if (!t->mm || !vma_layout_) return std::string();
   VMEMFS_ASSIGN_OR_RETURN(auto vmas, ListVmas(memory_, *vma_layout_, t->mm));
   VMEMFS_ASSIGN_OR_RETURN(MmInfo mm, ReadMmInfo(memory_, *task_layout_, *t));
   return linux_os::MapsText(vmas, mm);
 }
 
-Result<std::string> LinuxOs::ModulesText() {
-  return UnsupportedError("module list not implemented yet");
-}
 
 }  // namespace vmemfs::vmi::linux_os

@@ -8,6 +8,7 @@
 #ifndef VMEMFS_VMI_LINUX_LINUX_OS_H_
 #define VMEMFS_VMI_LINUX_LINUX_OS_H_
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -45,15 +46,24 @@ class LinuxOs : public OperatingSystem {
   Result<std::vector<MemoryArea>> MemoryAreas(int32_t pid) override;
   Result<std::string> MapsText(int32_t pid) override;
   const SymbolTable& Symbols() const override { return symbols_; }
-  Result<std::string> ModulesText() override;
+  void Flush() override;
 
  private:
   explicit LinuxOs(Guest& guest) : guest_(guest), memory_(guest) {}
   Status FindSymbols();
   Status FindTypes();
-  // The task list, read once (snapshots do not change).
-  Result<const std::vector<Task>*> AllTasks();
-  Result<const Task*> FindTask(int32_t pid);
+  // One reading of the task list; shared so readers keep theirs while a newer one is made.
+  struct TaskSnapshot {
+    std::vector<Task> tasks;  // every thread, by pid
+    std::map<int32_t, size_t> by_pid;
+    Status status;  // why the walk stopped early, if it did
+    std::chrono::steady_clock::time_point taken;
+  };
+  // The current snapshot: read once for snapshots; for live guests again when older than
+  // kLiveTaskListAge or flushed.
+  Result<std::shared_ptr<const TaskSnapshot>> AllTasks();
+  std::shared_ptr<const TaskSnapshot> WalkTasks();
+  Result<Task> FindTask(int32_t pid);
 
   Guest& guest_;
   KernelMemory memory_;
@@ -67,10 +77,8 @@ class LinuxOs : public OperatingSystem {
   std::optional<PathLayout> path_layout_;
   std::vector<drivers::InfoLine> facts_;  // for Describe, including what failed
 
-  std::once_flag tasks_once_;
-  Status tasks_status_;          // written once under tasks_once_
-  std::vector<Task> tasks_;      // every thread, by pid
-  std::map<int32_t, size_t> by_pid_;
+  mutable std::mutex tasks_mu_;
+  std::shared_ptr<const TaskSnapshot> tasks_;  // GUARDED_BY(tasks_mu_)
 };
 
 }  // namespace vmemfs::vmi::linux_os

@@ -1,0 +1,373 @@
+#include "drivers/libvirt_driver.h"
+
+#include <sys/types.h>
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <fstream>
+#include <iterator>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "drivers/libvirt_connection.h"
+#include "drivers/libvirt_monitor.h"
+#include "drivers/qemu_layout.h"
+#include "drivers/qemu_memory.h"
+
+namespace vmemfs::drivers {
+namespace {
+
+constexpr size_t kMaxDomainName = 256;
+constexpr size_t kMaxUri = 1024;
+// libvirt's RPC refuses larger memory peeks (REMOTE_DOMAIN_MEMORY_PEEK_BUFFER_MAX).
+constexpr size_t kMaxPeek = 65536;
+// /proc files we read to find QEMU are small; a bound keeps a strange /proc harmless.
+constexpr size_t kMaxProcFile = 1 << 20;
+
+std::optional<pid_t> ParsePid(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  pid_t pid = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), pid);
+  if (ec != std::errc() || end == text.data() || pid <= 0) return std::nullopt;
+  return pid;
+}
+
+std::optional<std::string> ReadSmallFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::string text(kMaxProcFile, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  return text;
+}
+
+// The thread group (process) of host thread `tid`.
+std::optional<pid_t> ProcessOfThread(int64_t tid) {
+  std::optional<std::string> status = ReadSmallFile("/proc/" + std::to_string(tid) + "/status");
+  if (!status) return std::nullopt;
+  const size_t at = status->find("\nTgid:");
+  if (at == std::string::npos) return std::nullopt;
+  return ParsePid(std::string_view(*status).substr(at + 6));
+}
+
+// libvirt starts QEMU with `-name guest=NAME,debug-threads=on` (',' doubled inside NAME).
+bool IsQemuOfDomain(pid_t pid, const std::string& name) {
+  std::optional<std::string> cmdline = ReadSmallFile("/proc/" + std::to_string(pid) + "/cmdline");
+  if (!cmdline) return false;
+  std::string escaped;
+  for (char c : name) escaped += (c == ',') ? std::string(",,") : std::string(1, c);
+  const std::string want = std::string("-name") + '\0' + "guest=" + escaped;
+  const size_t at = cmdline->find(want);
+  if (at == std::string::npos) return false;
+  const size_t after = at + want.size();
+  return after == cmdline->size() || (*cmdline)[after] == ',' || (*cmdline)[after] == '\0';
+}
+
+// The domain's QEMU on this machine, or nullopt.
+std::optional<pid_t> FindQemuPid(QemuMonitor& monitor, const std::string& name) {
+  std::vector<std::optional<pid_t>> candidates;
+  if (Result<std::string> cpus = monitor.Qmp("query-cpus-fast", "")) {
+    if (Result<std::vector<int64_t>> threads = ParseCpuThreads(*cpus); threads) {
+      if (!threads->empty() && threads->front() > 0) {
+        candidates.push_back(ProcessOfThread(threads->front()));
+      }
+    }
+  }
+  if (auto text = ReadSmallFile("/run/libvirt/qemu/" + name + ".pid")) {
+    candidates.push_back(ParsePid(*text));
+  }
+  for (const std::optional<pid_t>& pid : candidates) {
+    if (pid && IsQemuOfDomain(*pid, name)) return pid;
+  }
+  return std::nullopt;
+}
+
+// What libvirt's event callbacks reach (through a heap shared_ptr libvirt frees when done):
+// only the flag, so a late callback never touches a destroyed driver.
+struct GoneFlag {
+  std::atomic<bool> gone{false};
+};
+void FreeGoneFlag(void* opaque) { delete static_cast<std::shared_ptr<GoneFlag>*>(opaque); }
+void SetGone(void* opaque) { (*static_cast<std::shared_ptr<GoneFlag>*>(opaque))->gone = true; }
+
+int OnLifecycle(virConnectPtr, virDomainPtr, int event, int, void* opaque) {
+  if (event == VIR_DOMAIN_EVENT_STOPPED || event == VIR_DOMAIN_EVENT_UNDEFINED) SetGone(opaque);
+  return 0;
+}
+void OnClose(virConnectPtr, int, void* opaque) { SetGone(opaque); }
+
+std::optional<RunState> StateFromLibvirt(int state) {
+  switch (state) {
+    case VIR_DOMAIN_RUNNING:
+    case VIR_DOMAIN_BLOCKED:
+    case VIR_DOMAIN_SHUTDOWN:  // shutting down, still running
+      return RunState::kRunning;
+    case VIR_DOMAIN_PAUSED:
+    case VIR_DOMAIN_PMSUSPENDED:
+      return RunState::kPaused;
+    default:  // shutoff, crashed, nostate: QEMU no longer holds the guest
+      return std::nullopt;
+  }
+}
+
+Result<virDomainPtr> LookupDomain(virConnectPtr conn, const LibvirtSpec& spec) {
+  if (virDomainPtr dom = virDomainLookupByName(conn, spec.domain.c_str())) return dom;
+  if (virDomainPtr dom = virDomainLookupByUUIDString(conn, spec.domain.c_str())) return dom;
+  return NotFoundError("no domain named " + spec.domain + " on " + spec.uri);
+}
+
+class LibvirtDriver final : public Driver {
+ public:
+  LibvirtDriver(const LibvirtSpec& spec, bool writable) : spec_(spec), writable_(writable) {}
+
+  ~LibvirtDriver() override {
+    if (event_id_ >= 0) virConnectDomainEventDeregisterAny(conn_.get(), event_id_);
+    if (close_registered_) virConnectUnregisterCloseCallback(conn_.get(), OnClose);
+  }
+
+  Status Open() {
+    VMEMFS_ASSIGN_OR_RETURN(conn_, OpenLibvirtConnection(spec_.uri));
+    VMEMFS_ASSIGN_OR_RETURN(virDomainPtr dom, LookupDomain(conn_.get(), spec_));
+    dom_.reset(dom);
+    VMEMFS_TRY(ReadIdentity());
+    VMEMFS_TRY(Subscribe());
+    if (!State().has_value() || *State() == RunState::kGone) {
+      return UnavailableError("domain " + name_ + " is not running");
+    }
+    monitor_ = std::make_unique<LibvirtMonitor>(dom_.get(), "libvirt domain " + name_);
+    VMEMFS_ASSIGN_OR_RETURN(std::vector<HostRange> host, ReadHostRanges(*monitor_));
+    for (const HostRange& r : host) ranges_.push_back({r.start, r.end});
+    VMEMFS_ASSIGN_OR_RETURN(std::string regs, monitor_->Hmp("info registers -a"));
+    VMEMFS_ASSIGN_OR_RETURN(std::vector<RegisterSet> cpus, ParseInfoRegistersAll(regs));
+    vcpus_ = static_cast<unsigned>(cpus.size());
+    return OpenMemory(std::move(host));
+  }
+
+  std::string_view kind() const override { return "libvirt"; }
+  std::span<const PhysRange> ranges() const override { return ranges_; }
+  bool live() const override { return true; }
+  bool writable() const override { return writable_ && memory_ != nullptr; }
+  unsigned vcpu_count() const override { return vcpus_; }
+
+  Status ReadPhys(uint64_t pa, std::span<std::byte> out) override {
+    VMEMFS_TRY(CheckNotGone());
+    if (memory_ == nullptr) return Peek(pa, out);
+    return Notice(memory_->Read(pa, out));
+  }
+
+  Status WritePhys(uint64_t pa, std::span<const std::byte> in) override {
+    if (!writable_) return UnsupportedError(Source() + ": opened read-only");
+    if (memory_ == nullptr) return UnsupportedError(Source() + ": memory peek cannot write");
+    VMEMFS_TRY(CheckNotGone());
+    return Notice(memory_->Write(pa, in));
+  }
+
+  std::span<const std::byte> Mapped(uint64_t pa) const override {
+    if (memory_ == nullptr || gone_->gone) return {};
+    return memory_->Mapped(pa);
+  }
+
+  std::optional<FileExtent> FileBacked(uint64_t pa) const override {
+    if (memory_ == nullptr || gone_->gone) return std::nullopt;
+    return memory_->FileBacked(pa);
+  }
+
+  Status Pause() override {
+    VMEMFS_TRY(CheckNotGone());
+    if (virDomainSuspend(dom_.get()) < 0) return Notice(LibvirtError(Source() + ": suspend"));
+    return Status::Ok();
+  }
+
+  Status Resume() override {
+    VMEMFS_TRY(CheckNotGone());
+    if (virDomainResume(dom_.get()) < 0) return Notice(LibvirtError(Source() + ": resume"));
+    return Status::Ok();
+  }
+
+  std::optional<RunState> State() override {
+    if (gone_->gone) return RunState::kGone;
+    int state = 0;
+    int reason = 0;
+    std::optional<RunState> run;
+    if (virDomainGetState(dom_.get(), &state, &reason, 0) == 0) run = StateFromLibvirt(state);
+    if (!run) MarkGone();
+    return run.value_or(RunState::kGone);
+  }
+
+  Result<RegisterSet> Registers(unsigned vcpu) override {
+    VMEMFS_TRY(CheckNotGone());
+    Result<RegisterSet> regs = ReadRegisters(*monitor_, vcpu);
+    if (!regs) return Notice(regs.error());
+    return regs;
+  }
+
+  std::vector<InfoLine> Describe() const override {
+    return {{"source", "libvirt:" + spec_.domain},
+            {"format", "libvirt domain (QEMU)"},
+            {"uri", spec_.uri},
+            {"domain", name_},
+            {"uuid", uuid_},
+            {"pid", pid_ ? std::to_string(*pid_) : std::string("unknown")},
+            {"access", memory_ ? memory_->method()
+                               : std::string("virDomainMemoryPeek (slow: 64 KiB per call)")}};
+  }
+
+ private:
+  std::string Source() const { return "libvirt domain " + name_ + " (" + spec_.uri + ")"; }
+
+  Status ReadIdentity() {
+    const char* name = virDomainGetName(dom_.get());
+    char uuid[VIR_UUID_STRING_BUFLEN] = {};
+    if (name == nullptr || virDomainGetUUIDString(dom_.get(), uuid) < 0) {
+      return LibvirtError("libvirt domain " + spec_.domain);
+    }
+    name_ = name;
+    uuid_ = uuid;
+    return Status::Ok();
+  }
+
+  Status Subscribe() {
+    event_id_ = virConnectDomainEventRegisterAny(
+        conn_.get(), dom_.get(), VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+        VIR_DOMAIN_EVENT_CALLBACK(OnLifecycle), new std::shared_ptr<GoneFlag>(gone_), FreeGoneFlag);
+    if (event_id_ < 0) return LibvirtError(Source() + ": lifecycle events");
+    close_registered_ =
+        virConnectRegisterCloseCallback(conn_.get(), OnClose, new std::shared_ptr<GoneFlag>(gone_),
+                                        FreeGoneFlag) == 0;
+    return Status::Ok();
+  }
+
+  Status OpenMemory(std::vector<HostRange> host) {
+    if (spec_.access == LibvirtAccess::kPeek || !IsLocalLibvirtUri(spec_.uri)) return Status();
+    pid_ = FindQemuPid(*monitor_, name_);
+    if (!pid_) return Status::Ok();  // not ours to open: peek
+    Result<std::unique_ptr<QemuMemory>> memory =
+        QemuMemory::Open(*pid_, std::move(host), writable_, RamAccess::kAuto);
+    // No ptrace rights (another user's QEMU, Yama): peek still works.
+    if (memory) memory_ = std::move(*memory);
+    return Status::Ok();
+  }
+
+  // Peeks in pieces that stay inside one RAM range and under libvirt's size limit.
+  Status Peek(uint64_t pa, std::span<std::byte> out) {
+    size_t done = 0;
+    while (done < out.size()) {
+      const uint64_t at = pa + done;
+      if (at < pa) return FaultError(at, Source() + ": address overflow");
+      const PhysRange* range = FindRange(at);
+      if (range == nullptr) return FaultError(at, Source() + ": not RAM");
+      const size_t n =
+          static_cast<size_t>(std::min<uint64_t>({out.size() - done, range->end - at, kMaxPeek}));
+      if (virDomainMemoryPeek(dom_.get(), at, n, out.data() + done, VIR_MEMORY_PHYSICAL) < 0) {
+        return Notice(LibvirtError(Source() + ": memory peek"));
+      }
+      done += n;
+    }
+    return CheckNotGone();  // a peek racing with destruction may have read a dying QEMU
+  }
+
+  const PhysRange* FindRange(uint64_t pa) const {
+    auto it = std::upper_bound(ranges_.begin(), ranges_.end(), pa,
+                               [](uint64_t a, const PhysRange& r) { return a < r.start; });
+    if (it == ranges_.begin()) return nullptr;
+    --it;
+    return pa < it->end ? &*it : nullptr;
+  }
+
+  Status CheckNotGone() const {
+    if (gone_->gone) return UnavailableError(Source() + ": domain is gone");
+    return Status::Ok();
+  }
+
+  void MarkGone() {
+    gone_->gone = true;
+    if (memory_) memory_->MarkGone();
+  }
+
+  // Any failure that says the VM is gone makes it gone for good.
+  Status Notice(Status status) {
+    if (status.code() == ErrorCode::kUnavailable) MarkGone();
+    if (gone_->gone && !status.ok()) return UnavailableError(Source() + ": domain is gone");
+    return status;
+  }
+
+  const LibvirtSpec spec_;
+  const bool writable_;
+  LibvirtEventLoop::Ref loop_;  // declared before conn_: outlives the connection
+  LibvirtConnection conn_;
+  LibvirtDomain dom_;
+  std::shared_ptr<GoneFlag> gone_ = std::make_shared<GoneFlag>();
+  int event_id_ = -1;
+  bool close_registered_ = false;
+  std::string name_;
+  std::string uuid_;
+  std::unique_ptr<LibvirtMonitor> monitor_;
+  std::vector<PhysRange> ranges_;
+  unsigned vcpus_ = 0;
+  std::optional<pid_t> pid_;
+  std::unique_ptr<QemuMemory> memory_;
+};
+
+bool HasControl(std::string_view text) {
+  return std::any_of(text.begin(), text.end(),
+                     [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+}
+
+Status ApplyParameter(std::string_view param, LibvirtSpec& spec) {
+  const size_t eq = param.find('=');
+  const std::string_view key = param.substr(0, eq);
+  const std::string_view value = eq == std::string_view::npos ? "" : param.substr(eq + 1);
+  if (key == "uri" && !value.empty() && value.size() <= kMaxUri) {
+    spec.uri = std::string(value);
+  } else if (key == "access" && (value == "auto" || value == "peek")) {
+    spec.access = value == "peek" ? LibvirtAccess::kPeek : LibvirtAccess::kAuto;
+  } else {
+    return InvalidArgumentError("bad libvirt parameter '" + std::string(param.substr(0, 64)) +
+                                "' (expected uri=URI or access=auto|peek)");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<LibvirtSpec> ParseLibvirtSpec(std::string_view rest) {
+  if (HasControl(rest)) return InvalidArgumentError("control character in libvirt source");
+  LibvirtSpec spec;
+  const size_t query = rest.find('?');
+  spec.domain = std::string(rest.substr(0, query));
+  if (spec.domain.empty() || spec.domain.size() > kMaxDomainName) {
+    return InvalidArgumentError("libvirt source needs a domain name or UUID of 1 to 256 bytes");
+  }
+  if (query == std::string_view::npos) return spec;
+  std::string_view params = rest.substr(query + 1);
+  while (true) {
+    const size_t amp = params.find('&');
+    VMEMFS_TRY(ApplyParameter(params.substr(0, amp), spec));
+    if (amp == std::string_view::npos) break;
+    params.remove_prefix(amp + 1);
+  }
+  return spec;
+}
+
+bool IsLocalLibvirtUri(std::string_view uri) {
+  const size_t scheme_end = uri.find("://");
+  if (scheme_end == std::string_view::npos) return false;  // aliases may name any host
+  const std::string_view authority =
+      uri.substr(scheme_end + 3, uri.find('/', scheme_end + 3) - (scheme_end + 3));
+  return authority.empty() || authority == "localhost";
+}
+
+Result<std::unique_ptr<Driver>> OpenLibvirt(const LibvirtSpec& spec, const OpenOptions& options) {
+  auto driver = std::make_unique<LibvirtDriver>(spec, options.writable);
+  VMEMFS_TRY(driver->Open());
+  return std::unique_ptr<Driver>(std::move(driver));
+}
+
+Result<std::unique_ptr<Driver>> OpenLibvirt(std::string_view rest, const OpenOptions& options) {
+  VMEMFS_ASSIGN_OR_RETURN(LibvirtSpec spec, ParseLibvirtSpec(rest));
+  return OpenLibvirt(spec, options);
+}
+
+}  // namespace vmemfs::drivers
