@@ -204,8 +204,7 @@ class LibvirtDriver final : public Driver {
   }
 
   std::vector<InfoLine> Describe() const override {
-    return {{"source", "libvirt:" + spec_.domain},
-            {"format", "libvirt domain (QEMU)"},
+    return {{"format", "libvirt domain (QEMU)"},
             {"uri", spec_.uri},
             {"domain", name_},
             {"uuid", uuid_},

@@ -166,10 +166,9 @@ class XenDriver final : public Driver {
   }
 
   std::vector<InfoLine> Describe() const override {
-    return {{"source", "xen:" + std::to_string(domid_)},
-            {"format", hvm_ ? "Xen HVM domain" : "Xen PV domain"},
+    return {{"format", hvm_ ? "Xen HVM domain" : "Xen PV domain"},
             {"domid", std::to_string(domid_)},
-            {"max_memory_kib", std::to_string(max_memkb_)},
+            {"max-memory-kib", std::to_string(max_memkb_)},
             {"access", "xenforeignmemory, 4 KiB frames, " + std::to_string(kPageCacheSize) +
                            " cached mappings"}};
   }

@@ -16,9 +16,9 @@
 #include "drivers/registry.h"
 #include "fs/fuse_server.h"
 #include "fs/tree.h"
+#include "fs/vm.h"
 #include "fs/vm_directory.h"
-#include "vmi/guest.h"
-#include "vmi/os.h"
+#include "fs/vm_set_provider.h"
 
 namespace {
 
@@ -45,14 +45,9 @@ Source ParseSource(const std::string& arg) {
   return {base, arg};
 }
 
-struct Vm {
-  Source source;
-  std::unique_ptr<vmemfs::vmi::Guest> guest;
-  std::unique_ptr<vmemfs::vmi::OperatingSystem> os;  // null if not recognised
-};
-
-Result<std::vector<Vm>> OpenAll(const std::vector<std::string>& args, bool writable) {
-  std::vector<Vm> vms;
+Result<std::vector<std::unique_ptr<vmemfs::fs::Vm>>> OpenAll(
+    const std::vector<std::string>& args, bool writable) {
+  std::vector<std::unique_ptr<vmemfs::fs::Vm>> vms;
   std::set<std::string> names;
   for (const std::string& arg : args) {
     Source source = ParseSource(arg);
@@ -65,16 +60,9 @@ Result<std::vector<Vm>> OpenAll(const std::vector<std::string>& args, bool writa
       return vmemfs::InvalidArgumentError(arg + ": the name '" + source.name +
                                           "' is taken; use NAME=" + arg);
     }
-    auto driver = vmemfs::drivers::OpenSource(source.spec, {.writable = writable});
-    if (!driver) return driver.error();
-    auto guest = vmemfs::vmi::Guest::Create(std::move(*driver));
-    if (!guest) return guest.error().WithContext(source.spec);
-    // An unrecognised OS still leaves pmem (and kmem with registers); say why once.
-    auto os = vmemfs::vmi::DetectOs(**guest);
-    if (!os && os.error().code() != vmemfs::ErrorCode::kNotFound) {
-      fprintf(stderr, "vmemfs: %s: %s\n", source.spec.c_str(), os.error().ToString().c_str());
-    }
-    vms.push_back({std::move(source), std::move(*guest), os ? std::move(*os) : nullptr});
+    auto vm = vmemfs::fs::OpenVm(source.name, source.spec, writable);
+    if (!vm) return vm.error();
+    vms.push_back(std::move(*vm));
   }
   return vms;
 }
@@ -107,7 +95,7 @@ int main(int argc, char** argv) {
   vmemfs::fs::ServeOptions serve;
   app.add_option("SOURCE... MOUNTPOINT", positional, "memory sources, then the mount point")
       ->required()
-      ->expected(2, -1);
+      ->expected(1, -1);
   app.add_flag("-f,--foreground", serve.foreground, "stay in the foreground");
   app.add_flag("-s,--single-threaded", serve.single_threaded, "serve requests on one thread");
   app.add_flag("-d,--debug", serve.debug, "print FUSE requests (implies -f)");
@@ -115,12 +103,19 @@ int main(int argc, char** argv) {
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_flag("--rw", serve.writable, "allow writes to guest memory (default: read-only)");
+  std::string libvirt_uri;
+  app.add_option("--libvirt", libvirt_uri,
+                 "also show every running domain of this libvirt connection (e.g. qemu:///system), "
+                 "as domains start and stop");
   app.add_option("--threads", serve.max_threads, "maximum FUSE worker threads")
       ->check(CLI::Range(1u, 64u));
   CLI11_PARSE(app, argc, argv);
 
   serve.mountpoint = positional.back();
   positional.pop_back();
+  if (positional.empty() && libvirt_uri.empty()) {
+    return Fail(vmemfs::InvalidArgumentError("no SOURCE (and no --libvirt URI) to mount"));
+  }
   serve.foreground = serve.foreground || serve.debug;
 
   if (Status s = CheckMountpoint(serve.mountpoint); !s.ok()) return Fail(s);
@@ -128,14 +123,18 @@ int main(int argc, char** argv) {
   if (!vms) return Fail(vms.error());
 
   vmemfs::fs::Tree tree;
-  for (const Vm& vm : *vms) {
-    if (vm.guest->driver().live()) serve.cache_timeout = 1.0;  // processes come and go
-  }
-  for (Vm& vm : *vms) {
-    vmemfs::fs::VmDirectoryOptions options{vm.source.name, vm.source.spec, serve.writable};
-    if (Status s = vmemfs::fs::AddVmDirectory(tree, *vm.guest, vm.os.get(), options); !s.ok()) {
+  for (const auto& vm : *vms) {
+    if (vm->guest->driver().live()) serve.cache_timeout = 1.0;  // processes come and go
+    vmemfs::fs::VmDirectoryOptions options{vm->name, vm->spec, serve.writable};
+    if (Status s = vmemfs::fs::AddVmDirectory(tree, *vm->guest, vm->os.get(), options); !s.ok()) {
       return Fail(s);
     }
+  }
+  if (!libvirt_uri.empty()) {
+    auto set = vmemfs::drivers::OpenSourceSet("libvirt:" + libvirt_uri);
+    if (!set) return Fail(set.error());
+    serve.cache_timeout = 1.0;  // domains come and go
+    tree.SetRootProvider(vmemfs::fs::MakeVmSetProvider(tree, std::move(*set), serve.writable));
   }
   if (Status s = vmemfs::fs::Serve(tree, serve); !s.ok()) return Fail(s);
   return 0;

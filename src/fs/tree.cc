@@ -109,6 +109,11 @@ Result<std::vector<DirEntry>> Tree::List(Ino dir) {
   return entries;
 }
 
+void Tree::SetRootProvider(std::unique_ptr<DirectoryProvider> provider) {
+  std::unique_lock lock(mu_);
+  nodes_[kRootIno - 1].provider = std::move(provider);
+}
+
 void Tree::Forget(Ino parent, std::string_view name) {
   std::unique_lock lock(mu_);
   Node* p = GetMutable(parent);

@@ -94,6 +94,9 @@ class Tree {
   // ".", ".." not included: the fixed children, then the provider's names (so an entry the
   // provider no longer lists, such as an exited process, drops out).
   Result<std::vector<DirEntry>> List(Ino dir);
+  // Gives the root directory a provider (the VMs of a hypervisor connection).
+  // REQUIRES: before the tree is served.
+  void SetRootProvider(std::unique_ptr<DirectoryProvider> provider);
   // Forgets the child `name` of `parent` so that the next lookup asks the provider again (a VM
   // that stopped and may start anew). The node itself lives on for requests in flight; its
   // inode number is never reused.

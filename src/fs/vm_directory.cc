@@ -155,6 +155,11 @@ std::string VmInfoText(vmi::Guest& guest, vmi::OperatingSystem* os,
 Status AddVmDirectory(Tree& tree, vmi::Guest& guest, vmi::OperatingSystem* os,
                       const VmDirectoryOptions& options) {
   VMEMFS_ASSIGN_OR_RETURN(Ino vm, tree.AddDirectory(kRootIno, options.name));
+  return PopulateVmDirectory(tree, vm, guest, os, options);
+}
+
+Status PopulateVmDirectory(Tree& tree, Ino vm, vmi::Guest& guest, vmi::OperatingSystem* os,
+                           const VmDirectoryOptions& options) {
   VMEMFS_TRY(tree.AddFile(vm, "pmem", MakePhysicalMemoryFile(guest, options.writable)).status());
   if (auto dtb = guest.kernel_dtb()) {
     VMEMFS_TRY(

@@ -22,6 +22,9 @@ struct VmDirectoryOptions {
 // both must outlive the tree).
 Status AddVmDirectory(Tree& tree, vmi::Guest& guest, vmi::OperatingSystem* os,
                       const VmDirectoryOptions& options);
+// Fills the existing directory `dir` the same way.
+Status PopulateVmDirectory(Tree& tree, Ino dir, vmi::Guest& guest, vmi::OperatingSystem* os,
+                           const VmDirectoryOptions& options);
 
 // The `info` file's text: `key: value` lines.
 std::string VmInfoText(vmi::Guest& guest, vmi::OperatingSystem* os,

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "vmi/linux/guest_root.h"
+
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -64,7 +66,9 @@ inline bool DomainReady(const std::string& name) {
 // Starts domain `name` (booted to READY unless `wait` is false). False on failure.
 inline bool StartDomain(const std::string& name, bool wait) {
   int status = 0;
-  Run(std::string(wait ? "" : "VMEMFS_BOOT_WAIT=0 ") + ToolsDir() + "/define-test-domain.sh " +
+  // The kernel and initramfs the guests fixture built.
+  std::string image = "VMEMFS_GUEST_IMAGE=" + ::vmemfs::testing::GuestRoot() + "/image ";
+  Run(image + (wait ? "" : "VMEMFS_BOOT_WAIT=0 ") + ToolsDir() + "/define-test-domain.sh " +
           name + " qemu64 >/dev/null",
       &status);
   return status == 0;

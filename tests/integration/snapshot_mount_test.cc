@@ -51,6 +51,23 @@ std::vector<Range> ElfLoadRanges(const std::string& path) {
   }
   return merged;
 }
+
+// The data ranges of a file according to SEEK_DATA/SEEK_HOLE.
+std::vector<Range> SeekRanges(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY);
+  std::vector<Range> ranges;
+  off_t pos = 0;
+  for (int i = 0; i < 1000; ++i) {
+    off_t data = lseek(fd, pos, SEEK_DATA);
+    if (data < 0) break;
+    off_t hole = lseek(fd, data, SEEK_HOLE);
+    ranges.push_back({uint64_t(data), uint64_t(hole)});
+    pos = hole;
+  }
+  close(fd);
+  return ranges;
+}
+
 // Compares two files' byte ranges in 1 MiB chunks; returns the first differing offset or -1.
 int64_t FirstDifference(const std::string& a, uint64_t a_off, const std::string& b,
                         uint64_t b_off, uint64_t length) {
