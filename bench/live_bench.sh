@@ -140,7 +140,11 @@ declare -A SOURCE=([snapshot]="${SHM}/raw.mem" [shm]="qemu:${SHM}/qmp.sock"
 cat "${SHM}/raw.mem" >/dev/null  # the baseline reads its file from RAM, not disk
 for rep in $(seq "$REPS"); do
   log "FUSE round ${rep}/${REPS}"
-  for kind in "${KINDS[@]}"; do measure "$kind" "${SOURCE[$kind]}"; done
+  # Rotate which source goes first, so no source always runs right after a boot or another.
+  for i in "${!KINDS[@]}"; do
+    kind="${KINDS[$(((i + rep) % ${#KINDS[@]}))]}"
+    measure "$kind" "${SOURCE[$kind]}"
+  done
 done
 
 echo
