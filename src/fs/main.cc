@@ -46,7 +46,7 @@ Source ParseSource(const std::string& arg) {
 }
 
 Result<std::vector<std::unique_ptr<vmemfs::fs::Vm>>> OpenAll(
-    const std::vector<std::string>& args, bool writable) {
+    const std::vector<std::string>& args, bool writable, const vmemfs::vmi::DetectOptions& os) {
   std::vector<std::unique_ptr<vmemfs::fs::Vm>> vms;
   std::set<std::string> names;
   for (const std::string& arg : args) {
@@ -60,7 +60,7 @@ Result<std::vector<std::unique_ptr<vmemfs::fs::Vm>>> OpenAll(
       return vmemfs::InvalidArgumentError(arg + ": the name '" + source.name +
                                           "' is taken; use NAME=" + arg);
     }
-    auto vm = vmemfs::fs::OpenVm(source.name, source.spec, writable);
+    auto vm = vmemfs::fs::OpenVm(source.name, source.spec, writable, os);
     if (!vm) return vm.error();
     vms.push_back(std::move(*vm));
   }
@@ -109,6 +109,15 @@ int main(int argc, char** argv) {
                  "as domains start and stop");
   app.add_option("--threads", serve.max_threads, "maximum FUSE worker threads")
       ->check(CLI::Range(1u, 64u));
+  // Overrides for exotic kernels (never needed with BTF); they apply to every SOURCE.
+  vmemfs::vmi::DetectOptions os_options;
+  auto& overrides = os_options.linux_overrides;
+  app.add_option("--symbols", overrides.system_map,
+                 "a System.map for Linux kernels whose kallsyms cannot be found");
+  app.add_option("--isf", overrides.isf,
+                 "a Volatility 3 ISF JSON: struct layouts (and symbols) for kernels without BTF");
+  app.add_option("--offsets", overrides.offsets,
+                 "a LibVMI offsets file (one guest block; too few offsets for a process list)");
   CLI11_PARSE(app, argc, argv);
 
   serve.mountpoint = positional.back();
@@ -119,7 +128,8 @@ int main(int argc, char** argv) {
   serve.foreground = serve.foreground || serve.debug;
 
   if (Status s = CheckMountpoint(serve.mountpoint); !s.ok()) return Fail(s);
-  auto vms = OpenAll(positional, serve.writable);
+  if (Status s = overrides.Load(); !s.ok()) return Fail(s);
+  auto vms = OpenAll(positional, serve.writable, os_options);
   if (!vms) return Fail(vms.error());
 
   vmemfs::fs::Tree tree;

@@ -122,19 +122,25 @@ class ThreadsProvider : public DirectoryProvider {
   int32_t tgid_;
 };
 
-// proc/: one directory per process (thread-group leader), as the guest's /proc lists them.
+// proc/: one directory per process (thread-group leader), as the guest's /proc lists them,
+// and the guest's /proc/modules.
 class ProcProvider : public DirectoryProvider {
  public:
   explicit ProcProvider(Context ctx) : ctx_(ctx) {}
   Result<std::vector<std::string>> Names() override {
     VMEMFS_ASSIGN_OR_RETURN(auto tasks, ctx_.os.Tasks());
-    std::vector<std::string> names;
+    std::vector<std::string> names = {"modules"};
     for (const auto& t : tasks) {
       if (t.pid == t.tgid) names.push_back(std::to_string(t.pid));
     }
     return names;
   }
   Result<std::optional<Entry>> Make(std::string_view name) override {
+    if (name == "modules") {
+      OperatingSystem& os = ctx_.os;
+      return std::optional<Entry>(
+          Entry::OfFile(MakeLazyTextFile([&os] { return os.ModulesText(); })));
+    }
     auto pid = ParsePid(name);
     if (!pid) return std::optional<Entry>();
     VMEMFS_ASSIGN_OR_RETURN(auto task, FindTask(ctx_.os, *pid));

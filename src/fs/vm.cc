@@ -6,7 +6,8 @@
 
 namespace vmemfs::fs {
 
-Result<std::unique_ptr<Vm>> OpenVm(std::string name, std::string spec, bool writable) {
+Result<std::unique_ptr<Vm>> OpenVm(std::string name, std::string spec, bool writable,
+                                   const vmi::DetectOptions& os_options) {
   auto vm = std::make_unique<Vm>();
   vm->name = std::move(name);
   vm->spec = std::move(spec);
@@ -14,7 +15,7 @@ Result<std::unique_ptr<Vm>> OpenVm(std::string name, std::string spec, bool writ
   auto guest = vmi::Guest::Create(std::move(driver));
   if (!guest) return guest.error().WithContext(vm->spec);
   vm->guest = std::move(*guest);
-  auto os = vmi::DetectOs(*vm->guest);
+  auto os = vmi::DetectOs(*vm->guest, os_options);
   if (os) {
     vm->os = std::move(*os);
   } else if (os.error().code() != ErrorCode::kNotFound) {

@@ -20,8 +20,10 @@ struct Vm {
 
 // Opens `spec` (drivers::OpenSource), makes its Guest and recognises its OS. An OS that is not
 // recognised is not an error (pmem stays, and kmem with registers); one that is recognised but
-// broken is reported on stderr once.
-Result<std::unique_ptr<Vm>> OpenVm(std::string name, std::string spec, bool writable);
+// broken is reported on stderr once. `os_options` carry the override files (--symbols, --isf,
+// --offsets), best loaded once beforehand.
+Result<std::unique_ptr<Vm>> OpenVm(std::string name, std::string spec, bool writable,
+                                   const vmi::DetectOptions& os_options = {});
 
 }  // namespace vmemfs::fs
 

@@ -46,7 +46,10 @@ Guest::Guest(std::unique_ptr<drivers::Driver> driver, const GuestOptions& option
     : driver_(std::move(driver)),
       memory_(std::make_unique<DriverMemory>(*driver_)),
       tlb_(options.translation_cache_entries) {
-  for (const drivers::PhysRange& r : driver_->ranges()) {
+  // Only for sources that cannot go away: a live driver must see each read (a VM that died
+  // answers EIO, not the last bytes of its RAM file).
+  for (const drivers::PhysRange& r : driver_->live() ? std::span<const drivers::PhysRange>()
+                                                      : driver_->ranges()) {
     auto mapped = driver_->Mapped(r.start);
     if (mapped.size() >= r.size() && r.size() > direct_.size()) {
       direct_ = mapped.first(r.size());

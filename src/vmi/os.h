@@ -14,6 +14,7 @@
 #include "base/status.h"
 #include "drivers/driver.h"
 #include "vmi/guest.h"
+#include "vmi/linux/overrides.h"
 #include "vmi/symbol_table.h"
 
 namespace vmemfs::vmi {
@@ -61,6 +62,9 @@ class OperatingSystem {
   virtual Result<std::vector<MemoryArea>> MemoryAreas(int32_t pid) = 0;
   virtual Result<std::string> MapsText(int32_t pid) = 0;  // /proc/<pid>/maps
 
+  // The loaded kernel modules as the guest's /proc/modules shows them (read at each call).
+  virtual Result<std::string> ModulesText() = 0;
+
   // The kernel's and modules' symbols (empty when none were found).
   virtual const SymbolTable& Symbols() const = 0;
 };
@@ -70,6 +74,14 @@ class OperatingSystem {
 // recognised (the VM still gets pmem and, with registers, kmem).
 // REQUIRES: no concurrent use of `guest` yet.
 Result<std::unique_ptr<OperatingSystem>> DetectOs(Guest& guest);
+
+// Files that replace what would be found in memory, per OS (--symbols, --isf, --offsets).
+struct DetectOptions {
+  linux_os::LinuxOverrides linux_overrides;
+};
+// As above, with overrides. A given file that cannot be loaded is an error naming it (call
+// options.linux_overrides.Load() first to check the files once before opening any guest).
+Result<std::unique_ptr<OperatingSystem>> DetectOs(Guest& guest, const DetectOptions& options);
 
 }  // namespace vmemfs::vmi
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -66,7 +67,8 @@ bool Persistent(const PsRow& r) {
 std::set<int> ListPids(const std::string& proc) {
   std::set<int> pids;
   for (const auto& e : std::filesystem::directory_iterator(proc)) {
-    pids.insert(std::stoi(e.path().filename()));
+    std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") == std::string::npos) pids.insert(std::stoi(name));
   }
   return pids;
 }
@@ -221,6 +223,51 @@ TEST_P(LinuxGuestTest, EveryKallsymsLineOfTheGuestIsListed) {
   }
   EXPECT_GT(total, 50000);
   EXPECT_EQ(missing, 0) << "of " << total;
+}
+
+// truth/modules.txt, or the modules section of truth.log for guests whose truth/ predates it;
+// empty for guests that loaded no modules.
+std::string TruthModules(const std::string& guest) {
+  std::string dir = GuestDir(guest);
+  if (std::filesystem::exists(dir + "/truth/modules.txt")) {
+    return ReadFile(dir + "/truth/modules.txt");
+  }
+  std::string log = ReadFile(dir + "/truth.log");
+  size_t begin = log.find("==VMEMFS-BEGIN modules==\n"), end = log.find("==VMEMFS-END modules==");
+  if (begin == std::string::npos || end == std::string::npos) return "";
+  begin += std::string("==VMEMFS-BEGIN modules==\n").size();
+  return log.substr(begin, end - begin);
+}
+
+TEST_P(LinuxGuestTest, ProcModulesIsTheGuestsOwn) {
+  std::string truth = TruthModules(GetParam().guest);
+  if (truth.empty()) GTEST_SKIP() << "the guest loaded no modules (image older than modules)";
+  EXPECT_EQ(ReadFile(vm("proc/modules")), truth);
+}
+
+// Module symbols' files hold the kernel memory at the symbol, as kmem shows it.
+TEST_P(LinuxGuestTest, ModuleSymbolFilesReadTheirMemory) {
+  if (TruthModules(GetParam().guest).empty()) GTEST_SKIP() << "the guest loaded no modules";
+  std::ifstream truth(GuestDir(GetParam().guest) + "/truth/kallsyms.txt");
+  uint64_t bits = GetParam().guest == "l5" ? 57 : 48;
+  std::string line;
+  int checked = 0;
+  while (std::getline(truth, line) && checked < 20) {
+    size_t tab = line.find("\t[");
+    if (tab == std::string::npos) continue;
+    std::istringstream fields(line.substr(0, tab));
+    std::string addr, type, name;
+    fields >> addr >> type >> name;
+    if (type != "t" && type != "T") continue;  // code: mapped and non-empty
+    std::string module = line.substr(tab + 2, line.size() - tab - 3);
+    std::string bytes = ReadFile(vm("symbols/modules/" + module + "/" + name));
+    ASSERT_FALSE(bytes.empty()) << line;
+    uint64_t va = std::stoull(addr, nullptr, 16);
+    size_t n = std::min<size_t>(bytes.size(), 64);
+    EXPECT_EQ(bytes.substr(0, n), PreadAt(vm("kmem"), va & ((1ull << bits) - 1), n)) << line;
+    ++checked;
+  }
+  EXPECT_EQ(checked, 20);
 }
 
 INSTANTIATE_TEST_SUITE_P(Guests, LinuxGuestTest,

@@ -121,6 +121,45 @@ TEST_P(LiveGuestTest, ProcessMemoryIsNeverStale) {
   close(fd);
 }
 
+// With --rw, a write to a process's memory reaches the guest: the marker process watches its
+// heap marker and says on the console when it changes.
+TEST_P(LiveGuestTest, WritesReachTheGuestWithRw) {
+  mount_.reset();  // the QMP socket serves one client: this test mounts --rw instead
+  Mount rw({"--rw", "g=qemu:" + dir_ + "/qmp.sock"});
+  ASSERT_TRUE(rw.ok()) << rw.error();
+  std::ifstream in(dir_ + "/truth/markers.txt");
+  std::string word, kind, hex, text;
+  int pid = 0;
+  uint64_t va = 0;
+  while (in >> word) {
+    if (word == "MARKER" && in >> pid >> kind >> hex >> text && kind == "heap") break;
+    std::getline(in, text);
+  }
+  ASSERT_EQ(kind, "heap");
+  va = std::stoull(hex, nullptr, 16);
+  std::string mem = rw / ("g/proc/" + std::to_string(pid) + "/mem");
+  std::string changed = text;
+  changed.replace(changed.size() - 16, 16, "0123456789abcdef");
+  if (changed == text) changed.replace(changed.size() - 16, 16, "fedcba9876543210");
+  {
+    std::ofstream out(mem, std::ios::in | std::ios::binary);
+    out.seekp(std::streamoff(va));
+    out.write(changed.data(), std::streamsize(changed.size()));
+  }
+  EXPECT_EQ(PreadAt(mem, va, changed.size()), changed);
+  std::string seen = "VMEMFS-SEEN " + std::to_string(pid) + " heap " + changed;
+  bool found = false;
+  for (int i = 0; i < 50 && !found; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    found = ReadFile(dir_ + "/console.log").find(seen) != std::string::npos;
+  }
+  EXPECT_TRUE(found) << "the guest did not report the change: " << seen;
+  // Put the marker back for the tests that follow.
+  std::ofstream out(mem, std::ios::in | std::ios::binary);
+  out.seekp(std::streamoff(va));
+  out.write(text.data(), std::streamsize(text.size()));
+}
+
 INSTANTIATE_TEST_SUITE_P(Guests, LiveGuestTest, ::testing::Values("l4", "l5"));
 
 // A VM destroyed under the mount: its files fail with EIO, its state says gone, the daemon and

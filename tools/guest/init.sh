@@ -10,6 +10,11 @@ mount -t devtmpfs devtmpfs /dev
 exec 0</dev/console 1>/dev/console 2>&1
 echo 0 > /proc/sys/kernel/kptr_restrict  # real addresses in kallsyms
 echo "vmemfs init: starting helpers"
+# Real modules (tools/guest/build-guest.sh), dependencies first: /proc/modules and the module
+# part of /proc/kallsyms become truth.
+for ko in dummy x_tables xt_mac; do
+  insmod /lib/modules/$ko.ko || echo "vmemfs init: insmod $ko failed"
+done
 
 opt() { sed -n "s/.*vmemfs\.$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
 extra=$(opt extra); extra=${extra:-0}
@@ -41,6 +46,7 @@ start=$(cut -d' ' -f1 /proc/uptime)
   begin ps; pstruth; end ps
   begin meminfo; cat /proc/meminfo; end meminfo
   begin iomem; cat /proc/iomem; end iomem
+  begin modules; cat /proc/modules; end modules
   # ~3.5 MB; plain text takes ~3 s over the emulated UART (gzip|base64 saved only ~0.5 s).
   begin kallsyms; cat /proc/kallsyms; end kallsyms
   echo "==VMEMFS-READY=="

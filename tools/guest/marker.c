@@ -1,7 +1,10 @@
 // marker NAME: plants known strings in four kinds of memory of this process and prints where.
 //
-// Output, one line per marker (then the process sleeps forever in pause()):
+// Output, one line per marker:
 //   MARKER <pid> <kind> <hex va> <string>
+// Then it watches its heap marker: when someone outside the guest rewrites it (vmemfs --rw), it
+// prints, once per change, on the console (ttyS0, the host's console.log):
+//   VMEMFS-SEEN <pid> heap <the new string>
 // kind is heap (malloc), mmap (anonymous mapping; the string starts 20 bytes before a page
 // boundary and continues on the next page), data (a global in .data) and stack (main's frame).
 // The string is VMEMFS-MARKER-<NAME>-<pid>-<kind>-<16 hex digits>, the hex digits are a hash of
@@ -11,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 enum { kMarkerSize = 128 };
@@ -30,6 +34,25 @@ static void Plant(char* dst, const char* name, int pid, const char* kind) {
   unsigned long long tag = Fnv1a(key, 0xcbf29ce484222325ull);
   snprintf(dst, kMarkerSize, "VMEMFS-MARKER-%s-%d-%s-%016llx", name, pid, kind, tag);
   printf("MARKER %d %s %lx %s\n", pid, kind, (unsigned long)dst, dst);
+}
+
+// Polls the heap marker every 100 ms and reports changes on the console. `volatile`: the
+// change comes from outside the program, so every poll must read memory.
+static void WatchHeap(const char* heap, int pid) {
+  char seen[kMarkerSize];
+  memcpy(seen, heap, kMarkerSize);
+  FILE* console = fopen("/dev/ttyS0", "w");
+  const struct timespec period = {0, 100 * 1000 * 1000};
+  for (;;) {
+    nanosleep(&period, NULL);
+    char now[kMarkerSize];
+    for (int i = 0; i < kMarkerSize; ++i) now[i] = ((const volatile char*)heap)[i];
+    now[kMarkerSize - 1] = 0;
+    if (memcmp(now, seen, kMarkerSize) == 0 || console == NULL) continue;
+    memcpy(seen, now, kMarkerSize);
+    fprintf(console, "VMEMFS-SEEN %d heap %s\n", pid, now);
+    fflush(console);
+  }
 }
 
 int main(int argc, char** argv) {
@@ -53,5 +76,5 @@ int main(int argc, char** argv) {
   Plant(g_data_marker, name, pid, "data");
   Plant((char*)stack, name, pid, "stack");
   fflush(stdout);
-  for (;;) pause();
+  WatchHeap(heap, pid);
 }

@@ -53,6 +53,15 @@ for dir in /var/log/libvirt/qemu /var/lib/libvirt/qemu /var/cache/libvirt/qemu /
   fi
 done
 
+# QEMU in a private mount namespace fails inside chroots and containers ("Failed disable mount
+# propagation"); the test domains do not need one.
+conf=/etc/libvirt/qemu.conf
+if ! grep -qs '^namespaces *= *\[ *\]' "$conf"; then
+  mkdir -p /etc/libvirt
+  echo 'namespaces = []' >>"$conf"
+  say "set namespaces = [] in $conf"
+fi
+
 # A pid file whose process is gone would make the daemon refuse to start.
 alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 

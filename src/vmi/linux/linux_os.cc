@@ -18,10 +18,16 @@ std::string ErrorText(const Status& s) { return "unavailable (" + s.ToString() +
 
 }  // namespace
 
-Result<std::unique_ptr<LinuxOs>> LinuxOs::Discover(Guest& guest) {
+Result<std::unique_ptr<LinuxOs>> LinuxOs::Discover(Guest& guest,
+                                                  const LinuxOverrides& overrides) {
   auto where = LocateVmcoreInfo(guest);
   if (!where) return NotFoundError("no Linux VMCOREINFO note: " + where.error().ToString());
   std::unique_ptr<LinuxOs> os(new LinuxOs(guest));
+  if (!overrides.empty()) {
+    LinuxOverrides copy = overrides;
+    VMEMFS_TRY(copy.Load());
+    os->overrides_ = copy.loaded;
+  }
   VMEMFS_ASSIGN_OR_RETURN(os->vmcoreinfo_, VmcoreInfo::Parse(where->text));
   os->facts_.push_back({"os", "linux"});
   os->facts_.push_back({"kernel-release", os->vmcoreinfo_->os_release()});
@@ -42,11 +48,18 @@ Result<std::unique_ptr<LinuxOs>> LinuxOs::Discover(Guest& guest) {
     os->facts_.push_back({"symbols", ErrorText(s)});
     return os;
   }
-  if (Status s = os->FindTypes(); !s.ok()) os->facts_.push_back({"types", ErrorText(s)});
+  if (Status s = os->FindTypes(); !s.ok()) {
+    os->facts_.push_back({"types", ErrorText(s)});
+    return os;
+  }
+  if (Status s = os->FindModuleSymbols(); !s.ok()) {
+    os->facts_.push_back({"modules", ErrorText(s)});
+  }
   return os;
 }
 
 Status LinuxOs::FindSymbols() {
+  if (overrides_ && !overrides_->symbols.empty()) return UseOverrideSymbols();
   VMEMFS_ASSIGN_OR_RETURN(auto at, KallsymsAddresses::FromVmcoreInfo(*vmcoreinfo_));
   VMEMFS_ASSIGN_OR_RETURN(symbols_, ReadKallsyms(memory_, at));
   facts_.push_back({"symbols", fmt::format("{} from the kernel's kallsyms tables (addresses in "
@@ -57,6 +70,7 @@ Status LinuxOs::FindSymbols() {
 
 // Struct layouts from the kernel's own BTF, between __start_BTF and __stop_BTF.
 Status LinuxOs::FindTypes() {
+  if (overrides_ && overrides_->types) return UseOverrideTypes();
   const Symbol* start = symbols_.Lookup("__start_BTF");
   const Symbol* stop = symbols_.Lookup("__stop_BTF");
   if (!start || !stop) return NotFoundError("no __start_BTF/__stop_BTF (kernel without BTF)");
@@ -70,6 +84,60 @@ Status LinuxOs::FindTypes() {
   VMEMFS_ASSIGN_OR_RETURN(vma_layout_, ResolveVmaLayout(*types_));
   VMEMFS_ASSIGN_OR_RETURN(path_layout_, ResolvePathLayout(*types_));
   facts_.push_back({"types", fmt::format("BTF in kernel memory ({} bytes)", btf.size())});
+  return Status();
+}
+
+Status LinuxOs::FindModuleSymbols() {
+  const Symbol* head = symbols_.Lookup("modules");
+  if (!head) return NotFoundError("no `modules` symbol (kernel without CONFIG_MODULES)");
+  VMEMFS_ASSIGN_OR_RETURN(module_layout_, ResolveModuleLayout(*types_));
+  ModuleWalkReport report;
+  VMEMFS_ASSIGN_OR_RETURN(auto modules, ListModules(memory_, *module_layout_, head->address, {},
+                                                    &report));
+  std::vector<Symbol> all(symbols_.symbols().begin(), symbols_.symbols().end());
+  size_t kernel = all.size();
+  Status first = report.errors.empty() ? Status() : report.errors.front();
+  for (const Module& m : modules) {
+    auto syms = ModuleSymbols(memory_, *module_layout_, m);
+    if (!syms) {
+      if (first.ok()) first = syms.error().WithContext("symbols of " + m.name);
+      continue;
+    }
+    all.insert(all.end(), std::make_move_iterator(syms->begin()),
+               std::make_move_iterator(syms->end()));
+  }
+  symbols_ = SymbolTable(std::move(all));
+  std::string fact = fmt::format("{} loaded, {} symbols", modules.size(),
+                                 symbols_.size() - kernel);
+  if (!first.ok()) fact += " (partly: " + first.ToString() + ")";
+  facts_.push_back({"modules", fact});
+  return Status();
+}
+
+Result<std::string> LinuxOs::ModulesText() {
+  const Symbol* head = symbols_.Lookup("modules");
+  if (!module_layout_ || !head) return UnsupportedError("no module layout or `modules` symbol");
+  VMEMFS_ASSIGN_OR_RETURN(auto modules, ListModules(memory_, *module_layout_, head->address));
+  return linux_os::ModulesText(modules);
+}
+
+// --- Override files (overrides.h) ---
+
+Status LinuxOs::UseOverrideSymbols() {
+  std::string how;
+  VMEMFS_ASSIGN_OR_RETURN(symbols_, SlideFileSymbols(*overrides_, *vmcoreinfo_, &how));
+  facts_.push_back({"symbols", fmt::format("{} from {}, {}", symbols_.size(),
+                                           overrides_->symbols_source, how)});
+  return Status();
+}
+
+// The file's types only: BTF in memory is not read, so the file is what gets tested.
+Status LinuxOs::UseOverrideTypes() {
+  types_ = overrides_->types;
+  VMEMFS_ASSIGN_OR_RETURN(task_layout_, ResolveTaskLayout(*types_));
+  VMEMFS_ASSIGN_OR_RETURN(vma_layout_, ResolveVmaLayout(*types_));
+  VMEMFS_ASSIGN_OR_RETURN(path_layout_, ResolvePathLayout(*types_));
+  facts_.push_back({"types", overrides_->types_source});
   return Status();
 }
 

@@ -20,6 +20,8 @@
 #include "vmi/linux/kernel_layout.h"
 #include "vmi/linux/kernel_memory.h"
 #include "vmi/linux/kernel_types.h"
+#include "vmi/linux/modules.h"
+#include "vmi/linux/overrides.h"
 #include "vmi/symbol_table.h"
 #include "vmi/linux/task_layout.h"
 #include "vmi/linux/tasks.h"
@@ -31,9 +33,12 @@ namespace vmemfs::vmi::linux_os {
 
 class LinuxOs : public OperatingSystem {
  public:
-  // kNotFound if the guest shows no sign of Linux (no VMCOREINFO note).
+  // kNotFound if the guest shows no sign of Linux (no VMCOREINFO note). `overrides` (see
+  // overrides.h) replace the kallsyms symbols and/or the BTF types; a file that cannot be
+  // loaded is an error (kOs/kBadData naming it).
   // REQUIRES: no concurrent use of `guest` yet (it may set the kernel page tables).
-  static Result<std::unique_ptr<LinuxOs>> Discover(Guest& guest);
+  static Result<std::unique_ptr<LinuxOs>> Discover(Guest& guest,
+                                                   const LinuxOverrides& overrides = {});
 
   std::string_view name() const override { return "linux"; }
   std::vector<drivers::InfoLine> Describe() const override;
@@ -45,6 +50,8 @@ class LinuxOs : public OperatingSystem {
   Result<std::string> ExePath(int32_t pid) override;
   Result<std::vector<MemoryArea>> MemoryAreas(int32_t pid) override;
   Result<std::string> MapsText(int32_t pid) override;
+  Result<std::string> ModulesText() override;
+  // Kernel and module symbols; the modules' are those loaded at discovery.
   const SymbolTable& Symbols() const override { return symbols_; }
   void Flush() override;
 
@@ -52,6 +59,10 @@ class LinuxOs : public OperatingSystem {
   explicit LinuxOs(Guest& guest) : guest_(guest), memory_(guest) {}
   Status FindSymbols();
   Status FindTypes();
+  Status UseOverrideSymbols();  // overrides.h: --symbols / --isf
+  Status UseOverrideTypes();    // overrides.h: --isf / --offsets
+  // Appends the loaded modules' symbols to symbols_ (after the kernel's: /proc/kallsyms order).
+  Status FindModuleSymbols();
   // One reading of the task list; shared so readers keep theirs while a newer one is made.
   struct TaskSnapshot {
     std::vector<Task> tasks;  // every thread, by pid
@@ -71,10 +82,12 @@ class LinuxOs : public OperatingSystem {
   std::string vmcoreinfo_source_;
   KernelLayout layout_{};
   SymbolTable symbols_;
-  std::unique_ptr<KernelTypes> types_;
+  std::shared_ptr<const KernelTypes> types_;  // shared: override types serve every VM
+  std::shared_ptr<const LoadedOverrides> overrides_;  // null: none given
   std::optional<TaskLayout> task_layout_;
   std::optional<VmaLayout> vma_layout_;
   std::optional<PathLayout> path_layout_;
+  std::optional<ModuleLayout> module_layout_;
   std::vector<drivers::InfoLine> facts_;  // for Describe, including what failed
 
   mutable std::mutex tasks_mu_;

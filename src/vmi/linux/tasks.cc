@@ -5,6 +5,7 @@
 #include <span>
 
 #include "base/checked.h"
+#include "vmi/linux/list_walk.h"
 
 namespace vmemfs::vmi::linux_os {
 namespace {
@@ -26,45 +27,6 @@ uint64_t LoadLe(std::span<const std::byte> buf, uint64_t offset, uint64_t size) 
   uint64_t v = 0;  // the caller checked offset + size <= buf.size() via the layout window
   std::memcpy(&v, buf.data() + offset, size);
   return v;
-}
-
-// How a list walk ended.
-struct WalkEnd {
-  Status status;        // OK: back at the head
-  bool capped = false;  // stopped by the count cap
-};
-
-// Calls visit(node) for each node of the circular list whose list_head is at `head` (the head
-// itself excluded). Every step checks next->prev == node, so a corrupt or concurrently changed
-// link stops the walk; Brent's algorithm catches cycles that avoid the head anyway (a live
-// guest can change memory between the two reads), and `max` bounds the rest. visit returns a
-// non-OK Status to stop.
-template <typename Visit>
-WalkEnd WalkList(KernelMemory& mem, uint64_t head, size_t max, Visit visit) {
-  uint64_t pos = head;
-  uint64_t saved = head;  // Brent: the node compared against, moved at powers of two
-  size_t power = 1, steps = 0;
-  for (size_t count = 0;; ++count) {
-    auto next = mem.U64(pos);
-    if (!next) return {next.error().WithContext("list next")};
-    auto back = mem.U64(*next + 8);
-    if (!back) return {back.error().WithContext("list node")};
-    if (*back != pos) {
-      return {BadDataError("list broken: node's next->prev is not the node"), false};
-    }
-    if (*next == head) return {};
-    if (count >= max) {
-      return {BadDataError("list longer than " + std::to_string(max) + " entries"), true};
-    }
-    if (*next == saved) return {BadDataError("list has a cycle that avoids its head")};
-    if (++steps == power) {
-      saved = *next;
-      power *= 2;
-      steps = 0;
-    }
-    if (Status s = visit(*next); !s.ok()) return {std::move(s)};
-    pos = *next;
-  }
 }
 
 void Note(Task& task, Status s, std::string_view what) {

@@ -1,0 +1,35 @@
+#include "vmi/linux/list_walk.h"
+
+#include <string>
+
+namespace vmemfs::vmi::linux_os {
+
+WalkEnd WalkList(KernelMemory& mem, uint64_t head, size_t max,
+                 const std::function<Status(uint64_t node)>& visit) {
+  uint64_t pos = head;
+  uint64_t saved = head;  // Brent: the node compared against, moved at powers of two
+  size_t power = 1, steps = 0;
+  for (size_t count = 0;; ++count) {
+    auto next = mem.U64(pos);
+    if (!next) return {next.error().WithContext("list next")};
+    auto back = mem.U64(*next + 8);
+    if (!back) return {back.error().WithContext("list node")};
+    if (*back != pos) {
+      return {BadDataError("list broken: node's next->prev is not the node"), false};
+    }
+    if (*next == head) return {};
+    if (count >= max) {
+      return {BadDataError("list longer than " + std::to_string(max) + " entries"), true};
+    }
+    if (*next == saved) return {BadDataError("list has a cycle that avoids its head")};
+    if (++steps == power) {
+      saved = *next;
+      power *= 2;
+      steps = 0;
+    }
+    if (Status s = visit(*next); !s.ok()) return {std::move(s)};
+    pos = *next;
+  }
+}
+
+}  // namespace vmemfs::vmi::linux_os

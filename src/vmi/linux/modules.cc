@@ -1,0 +1,307 @@
+#include "vmi/linux/modules.h"
+
+#include <fmt/format.h>
+
+#include <cctype>
+#include <cstring>
+#include <set>
+#include <span>
+
+#include "base/checked.h"
+#include "vmi/linux/list_walk.h"
+
+namespace vmemfs::vmi::linux_os {
+namespace {
+
+// include/linux/module.h: a loaded module's refcnt starts at MODULE_REF_BASE.
+constexpr int64_t kModuleRefBase = 1;
+// KSYM_NAME_LEN of 6.1 (names are cut there by /proc/kallsyms too).
+constexpr size_t kKsymNameLen = 512;
+constexpr uint64_t kElf64SymSize = 24;  // st_name u32, info u8, other u8, shndx u16, value, size
+// struct kernel_symbol with CONFIG_HAVE_ARCH_PREL32_RELOCATIONS (x86_64): value_offset,
+// name_offset, namespace_offset, each an s32 relative to its own address.
+constexpr uint64_t kKernelSymbolSize = 12;
+
+// Collects the first error so the resolver reads as a flat list of members.
+class Resolver {
+ public:
+  explicit Resolver(const KernelTypes& types) : types_(types) {}
+  const Status& status() const { return status_; }
+  uint64_t Offset(std::string_view type, std::string_view path) {
+    auto m = Lookup(type, path);
+    return m ? m->offset : 0;
+  }
+  Field Integer(std::string_view type, std::string_view path) {
+    auto m = Lookup(type, path);
+    if (!m) return {};
+    if (m->bit_size != 0 || (m->size != 1 && m->size != 2 && m->size != 4 && m->size != 8)) {
+      Fail(BadDataError(fmt::format("{}.{}: not an integer of 1, 2, 4 or 8 bytes", type, path)));
+      return {};
+    }
+    return {m->offset, m->size};
+  }
+  void Fail(Status s) {
+    if (status_.ok()) status_ = std::move(s);
+  }
+
+ private:
+  Result<MemberInfo> Lookup(std::string_view type, std::string_view path) {
+    if (!status_.ok()) return status_;
+    auto m = types_.Member(type, path);
+    if (!m) Fail(NotFoundError(fmt::format("kernel has no {}.{} ({})", type, path,
+                                           m.error().message())));
+    return m;
+  }
+
+  const KernelTypes& types_;
+  Status status_;
+};
+
+void AddSizePart(ModuleLayout& l, Field f) {
+  if (l.num_size_parts < ModuleLayout::kMaxSizeParts) l.size_parts[l.num_size_parts++] = f;
+}
+
+// Up to 6.3: core_layout + init_layout (+ data_layout); from 6.4: mod->mem[MOD_MEM_NUM_TYPES].
+void ResolveSizes(Resolver& r, const KernelTypes& types, ModuleLayout& l) {
+  if (types.Has("module", "core_layout")) {
+    AddSizePart(l, r.Integer("module", "core_layout.size"));
+    AddSizePart(l, r.Integer("module", "init_layout.size"));
+    if (types.Has("module", "data_layout")) AddSizePart(l, r.Integer("module", "data_layout.size"));
+    l.base = r.Offset("module", "core_layout.base");
+    return;
+  }
+  auto mem = types.Member("module", "mem");
+  auto entry = types.Size("module_memory");
+  if (!mem || !entry || *entry == 0) {
+    return r.Fail(NotFoundError("kernel has neither module.core_layout nor module.mem"));
+  }
+  Field size = r.Integer("module_memory", "size");
+  l.base = mem->offset + r.Offset("module_memory", "base");  // mem[MOD_TEXT], MOD_TEXT == 0
+  for (uint64_t i = 0; i < mem->size / *entry && i < ModuleLayout::kMaxSizeParts; ++i) {
+    AddSizePart(l, {mem->offset + i * *entry + size.offset, size.size});
+  }
+}
+
+}  // namespace
+
+Result<ModuleLayout> ResolveModuleLayout(const KernelTypes& types) {
+  Resolver r(types);
+  ModuleLayout l;
+  l.list = r.Offset("module", "list");
+  l.name = r.Offset("module", "name");
+  if (auto name = types.Member("module", "name")) l.name_size = name->size;
+  l.state = r.Integer("module", "state");
+  ResolveSizes(r, types, l);
+  l.refcnt = r.Integer("module", "refcnt.counter");
+  l.source_list = r.Offset("module", "source_list");
+  l.init = r.Offset("module", "init");
+  l.exit = r.Offset("module", "exit");
+  l.taints = r.Integer("module", "taints");
+  l.kallsyms = r.Offset("module", "kallsyms");
+  l.syms = r.Offset("module", "syms");
+  l.num_syms = r.Integer("module", "num_syms");
+  l.use_source_list = r.Offset("module_use", "source_list");
+  l.use_source = r.Offset("module_use", "source");
+  l.kallsyms_symtab = r.Offset("mod_kallsyms", "symtab");
+  l.kallsyms_num_symtab = r.Integer("mod_kallsyms", "num_symtab");
+  l.kallsyms_strtab = r.Offset("mod_kallsyms", "strtab");
+  l.kallsyms_typetab = r.Offset("mod_kallsyms", "typetab");
+  VMEMFS_TRY(r.status());
+  if (l.name_size == 0 || l.name_size > 256) {
+    return BadDataError(fmt::format("module.name of {} bytes", l.name_size));
+  }
+  return l;
+}
+
+namespace {
+
+void Note(Module& m, Status s, std::string_view what) {
+  if (m.error.ok() && !s.ok()) m.error = s.WithContext(what);
+}
+
+Result<std::string> ModuleName(KernelMemory& mem, const ModuleLayout& l, uint64_t module) {
+  return mem.String(module + l.name, l.name_size - 1);
+}
+
+// The names of the modules on source_list (the users of this one).
+void ReadUsers(KernelMemory& mem, const ModuleLayout& l, const ModuleLimits& limits, Module& m) {
+  WalkEnd end = WalkList(mem, m.address + l.source_list, limits.max_users,
+                         [&](uint64_t node) -> Status {
+                           uint64_t use = node - l.use_source_list;
+                           VMEMFS_ASSIGN_OR_RETURN(uint64_t source, mem.U64(use + l.use_source));
+                           VMEMFS_ASSIGN_OR_RETURN(std::string name, ModuleName(mem, l, source));
+                           m.used_by.push_back(std::move(name));
+                           return Status();
+                         });
+  Note(m, end.status, "used-by list");
+}
+
+// Reads everything but the users; an error only when the name or state is unreadable.
+Result<Module> ReadModule(KernelMemory& mem, const ModuleLayout& l, uint64_t address) {
+  Module m;
+  m.address = address;
+  VMEMFS_ASSIGN_OR_RETURN(m.name, ModuleName(mem, l, address));
+  VMEMFS_ASSIGN_OR_RETURN(uint64_t state, mem.Unsigned(address + l.state.offset, l.state.size));
+  m.state = static_cast<uint32_t>(state);
+  for (size_t i = 0; i < l.num_size_parts && i < ModuleLayout::kMaxSizeParts; ++i) {
+    auto part = mem.Unsigned(address + l.size_parts[i].offset, l.size_parts[i].size);
+    Note(m, part.status(), "layout size");
+    m.size += part.value_or(0);
+  }
+  m.size &= 0xffffffff;  // /proc/modules prints an unsigned int
+  auto refcnt = mem.Unsigned(address + l.refcnt.offset, l.refcnt.size);
+  Note(m, refcnt.status(), "refcnt");
+  m.refcount = static_cast<int32_t>(refcnt.value_or(kModuleRefBase)) - kModuleRefBase;
+  auto init = mem.U64(address + l.init), exit = mem.U64(address + l.exit);
+  Note(m, init.status(), "init");
+  Note(m, exit.status(), "exit");
+  m.permanent = init.value_or(0) != 0 && exit.has_value() && *exit == 0;
+  auto base = mem.U64(address + l.base);
+  Note(m, base.status(), "base");
+  m.base = base.value_or(0);
+  auto taints = mem.Unsigned(address + l.taints.offset, l.taints.size);
+  Note(m, taints.status(), "taints");
+  m.taints = taints.value_or(0);
+  return m;
+}
+
+}  // namespace
+
+Result<std::vector<Module>> ListModules(KernelMemory& mem, const ModuleLayout& layout,
+                                        uint64_t modules_head, const ModuleLimits& limits,
+                                        ModuleWalkReport* report) {
+  VMEMFS_TRY(mem.U64(modules_head).status().WithContext("modules list head"));
+  std::vector<Module> modules;
+  WalkEnd end = WalkList(mem, modules_head, limits.max_modules, [&](uint64_t node) -> Status {
+    uint64_t address = node - layout.list;
+    auto m = ReadModule(mem, layout, address);
+    if (!m) return m.error().WithContext(fmt::format("module at {:#x}", address));
+    ReadUsers(mem, layout, limits, *m);
+    if (report != nullptr && !m->error.ok()) {
+      report->errors.push_back(m->error.WithContext("module " + m->name));
+    }
+    modules.push_back(std::move(*m));
+    return Status();
+  });
+  if (report != nullptr && !end.status.ok()) {
+    report->errors.push_back(end.status.WithContext("module list"));
+    report->truncated = report->truncated || end.capped;
+  }
+  return modules;
+}
+
+namespace {
+
+uint64_t Load(std::span<const std::byte> buf, uint64_t offset, size_t size) {
+  uint64_t v = 0;  // callers keep offset + size within buf
+  std::memcpy(&v, buf.data() + offset, size);
+  return v;
+}
+
+// Reads count entries of `entry_size` bytes at va, count already capped by the caller.
+Result<std::vector<std::byte>> ReadArray(KernelMemory& mem, uint64_t va, uint64_t count,
+                                         uint64_t entry_size) {
+  std::vector<std::byte> buf(count * entry_size);
+  VMEMFS_TRY(mem.Read(va, buf));
+  return buf;
+}
+
+// Module exports by EXPORT_SYMBOL (mod->syms; EXPORT_SYMBOL_GPL ones are in gpl_syms, which
+// /proc/kallsyms does not consult) as (name, address) pairs.
+using Exports = std::set<std::pair<std::string, uint64_t>>;
+
+Exports ReadExports(KernelMemory& mem, const ModuleLayout& l, const ModuleLimits& limits,
+                    uint64_t module) {
+  Exports out;
+  auto syms = mem.U64(module + l.syms);
+  auto num = mem.Unsigned(module + l.num_syms.offset, l.num_syms.size);
+  if (!syms || !num || *syms == 0 || *num == 0 || *num > limits.max_exports) return out;
+  auto table = ReadArray(mem, *syms, *num, kKernelSymbolSize);
+  if (!table) return out;
+  for (uint64_t i = 0; i < *num; ++i) {
+    uint64_t entry = *syms + i * kKernelSymbolSize;
+    auto value_off = static_cast<int32_t>(Load(*table, i * kKernelSymbolSize, 4));
+    auto name_off = static_cast<int32_t>(Load(*table, i * kKernelSymbolSize + 4, 4));
+    auto name = mem.String(entry + 4 + static_cast<int64_t>(name_off), kKsymNameLen - 1);
+    if (name) out.emplace(std::move(*name), entry + static_cast<int64_t>(value_off));
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<Symbol>> ModuleSymbols(KernelMemory& mem, const ModuleLayout& l,
+                                          const Module& module, const ModuleLimits& limits) {
+  if (module.state == static_cast<uint32_t>(ModuleState::kUnformed)) return std::vector<Symbol>();
+  VMEMFS_ASSIGN_OR_RETURN(uint64_t ks, mem.U64(module.address + l.kallsyms));
+  if (ks == 0) return std::vector<Symbol>();
+  VMEMFS_ASSIGN_OR_RETURN(uint64_t symtab, mem.U64(ks + l.kallsyms_symtab));
+  VMEMFS_ASSIGN_OR_RETURN(uint64_t count, mem.Unsigned(ks + l.kallsyms_num_symtab.offset,
+                                                       l.kallsyms_num_symtab.size));
+  VMEMFS_ASSIGN_OR_RETURN(uint64_t strtab, mem.U64(ks + l.kallsyms_strtab));
+  VMEMFS_ASSIGN_OR_RETURN(uint64_t typetab, mem.U64(ks + l.kallsyms_typetab));
+  if (count > limits.max_symbols) {
+    return BadDataError(fmt::format("module {} claims {} symbols", module.name, count));
+  }
+  VMEMFS_ASSIGN_OR_RETURN(auto syms, ReadArray(mem, symtab, count, kElf64SymSize));
+  VMEMFS_ASSIGN_OR_RETURN(auto types, ReadArray(mem, typetab, count, 1));
+  auto exports = ReadExports(mem, l, limits, module.address);
+  std::vector<Symbol> out;
+  out.reserve(count);
+  for (uint64_t i = 0; i < count; ++i) {
+    uint64_t st_name = Load(syms, i * kElf64SymSize, 4);
+    uint64_t value = Load(syms, i * kElf64SymSize + 8, 8);
+    auto name_va = CheckedAdd(strtab, st_name);
+    if (!name_va) return FaultError(strtab, "module strtab");
+    VMEMFS_ASSIGN_OR_RETURN(std::string name, mem.String(*name_va, kKsymNameLen - 1));
+    auto type = static_cast<unsigned char>(Load(types, i, 1));
+    // /proc/kallsyms labels a module symbol global only when the module exports it.
+    bool exported = !name.empty() && exports.contains({name, value});
+    char letter = static_cast<char>(exported ? std::toupper(type) : std::tolower(type));
+    out.push_back({value, letter, std::move(name), module.name});
+  }
+  return out;
+}
+
+namespace {
+
+// kernel/panic.c taint_flags with .module set: bit, letter.
+constexpr std::pair<int, char> kModuleTaints[] = {{0, 'P'},  {1, 'F'},  {10, 'C'}, {12, 'O'},
+                                                  {13, 'E'}, {15, 'K'}, {16, 'X'}, {17, 'T'},
+                                                  {18, 'N'}};
+
+// module_flags(mod, buf, true): "(taint letters[-|+])".
+std::string TaintText(const Module& m) {
+  std::string s = "(";
+  for (auto [bit, letter] : kModuleTaints) {
+    if (m.taints & (1ull << bit)) s += letter;
+  }
+  if (m.state == static_cast<uint32_t>(ModuleState::kGoing)) s += '-';
+  if (m.state == static_cast<uint32_t>(ModuleState::kComing)) s += '+';
+  return s + ")";
+}
+
+std::string_view StateText(uint32_t state) {
+  if (state == static_cast<uint32_t>(ModuleState::kGoing)) return "Unloading";
+  if (state == static_cast<uint32_t>(ModuleState::kComing)) return "Loading";
+  return "Live";
+}
+
+}  // namespace
+
+std::string ModulesText(const std::vector<Module>& modules) {
+  std::string out;
+  for (const Module& m : modules) {
+    if (m.state == static_cast<uint32_t>(ModuleState::kUnformed)) continue;
+    out += fmt::format("{} {} {} ", m.name, m.size, m.refcount);
+    for (const std::string& user : m.used_by) out += user + ",";
+    if (m.permanent) out += "[permanent],";
+    if (m.used_by.empty() && !m.permanent) out += "-";
+    out += fmt::format(" {} 0x{:016x}", StateText(m.state), m.base);
+    if (m.taints != 0) out += " " + TaintText(m);
+    out += "\n";
+  }
+  return out;
+}
+
+}  // namespace vmemfs::vmi::linux_os
