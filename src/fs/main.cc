@@ -144,7 +144,7 @@ int main(int argc, char** argv) {
     auto set = vmemfs::drivers::OpenSourceSet("libvirt:" + libvirt_uri);
     if (!set) return Fail(set.error());
     serve.cache_timeout = 1.0;  // domains come and go
-    tree.SetRootProvider(vmemfs::fs::MakeVmSetProvider(tree, std::move(*set), serve.writable));
+    tree.SetRootProvider(vmemfs::fs::MakeVmSetProvider(tree, std::move(*set), serve.writable, os_options));
   }
   if (Status s = vmemfs::fs::Serve(tree, serve); !s.ok()) return Fail(s);
   return 0;

@@ -12,8 +12,9 @@ namespace {
 
 class VmSetProvider : public DirectoryProvider {
  public:
-  VmSetProvider(Tree& tree, std::unique_ptr<drivers::SourceSet> set, bool writable)
-      : tree_(tree), set_(std::move(set)), writable_(writable) {}
+  VmSetProvider(Tree& tree, std::unique_ptr<drivers::SourceSet> set, bool writable,
+                vmi::DetectOptions os_options)
+      : tree_(tree), set_(std::move(set)), writable_(writable), os_options_(std::move(os_options)) {}
 
   // The running VMs now. A VM that stopped since the last listing is forgotten by the tree, so
   // if it starts again its next lookup opens it afresh.
@@ -36,7 +37,7 @@ class VmSetProvider : public DirectoryProvider {
     VMEMFS_ASSIGN_OR_RETURN(auto current, set_->Current());
     for (const auto& e : current) {
       if (e.name != name) continue;
-      VMEMFS_ASSIGN_OR_RETURN(auto vm, OpenVm(e.name, e.spec, writable_));
+      VMEMFS_ASSIGN_OR_RETURN(auto vm, OpenVm(e.name, e.spec, writable_, os_options_));
       Vm* v = vm.get();
       {
         std::lock_guard lock(mu_);
@@ -56,6 +57,7 @@ class VmSetProvider : public DirectoryProvider {
   Tree& tree_;
   std::unique_ptr<drivers::SourceSet> set_;
   const bool writable_;
+  const vmi::DetectOptions os_options_;
   std::mutex mu_;
   std::map<std::string, std::string> listed_;  // GUARDED_BY(mu_): name -> spec last seen
   std::vector<std::unique_ptr<Vm>> vms_;       // GUARDED_BY(mu_)
@@ -65,8 +67,8 @@ class VmSetProvider : public DirectoryProvider {
 
 std::unique_ptr<DirectoryProvider> MakeVmSetProvider(Tree& tree,
                                                      std::unique_ptr<drivers::SourceSet> set,
-                                                     bool writable) {
-  return std::make_unique<VmSetProvider>(tree, std::move(set), writable);
+                                                     bool writable, vmi::DetectOptions os_options) {
+  return std::make_unique<VmSetProvider>(tree, std::move(set), writable, std::move(os_options));
 }
 
 }  // namespace vmemfs::fs

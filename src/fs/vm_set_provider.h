@@ -8,13 +8,14 @@
 
 #include "drivers/registry.h"
 #include "fs/tree.h"
+#include "vmi/os.h"
 
 namespace vmemfs::fs {
 
 // `tree` must outlive the provider (the provider is owned by the tree's root).
 std::unique_ptr<DirectoryProvider> MakeVmSetProvider(Tree& tree,
                                                      std::unique_ptr<drivers::SourceSet> set,
-                                                     bool writable);
+                                                     bool writable, vmi::DetectOptions os_options);
 
 }  // namespace vmemfs::fs
 

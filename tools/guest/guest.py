@@ -183,7 +183,7 @@ def extract_truth(directory):
     os.makedirs(os.path.join(truth, 'maps'), exist_ok=True)
     files = {'uname': 'uname.txt', 'banner': 'banner.txt', 'cmdline': 'cmdline.txt',
              'kallsyms': 'kallsyms.txt', 'ps': 'ps.tsv', 'markers': 'markers.txt',
-             'meminfo': 'meminfo.txt', 'iomem': 'iomem.txt'}
+             'meminfo': 'meminfo.txt', 'iomem': 'iomem.txt', 'modules': 'modules.txt'}
     for name, body in sections.items():
         if name.startswith('maps-'):
             write_atomic(os.path.join(truth, 'maps', name[5:] + '.txt'), body)

@@ -25,8 +25,10 @@ int NestingDepth(std::string_view text) {
   for (size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
     if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
     } else if (c == '"') {
       in_string = true;
     } else if (c == '{' || c == '[') {
@@ -222,7 +224,8 @@ Result<int64_t> IsfKernelTypes::Enumerator(std::string_view enum_type,
   if (e == nullptr) return Missing("no enum named " + std::string(enum_type));
   const Json* constants = Child(*e, "constants");
   const Json* v = constants ? Child(*constants, name) : nullptr;
-  if (v == nullptr) return Missing("enum " + std::string(enum_type) + " has no " + std::string(name));
+  if (v == nullptr)
+    return Missing("enum " + std::string(enum_type) + " has no " + std::string(name));
   if (v->is_number_unsigned()) return static_cast<int64_t>(v->get<uint64_t>());
   if (v->is_number_integer()) return v->get<int64_t>();
   return Bad("enum " + std::string(enum_type) + "." + std::string(name) + " is not an integer");

@@ -92,8 +92,8 @@ Status LinuxOs::FindModuleSymbols() {
   if (!head) return NotFoundError("no `modules` symbol (kernel without CONFIG_MODULES)");
   VMEMFS_ASSIGN_OR_RETURN(module_layout_, ResolveModuleLayout(*types_));
   ModuleWalkReport report;
-  VMEMFS_ASSIGN_OR_RETURN(auto modules, ListModules(memory_, *module_layout_, head->address, {},
-                                                    &report));
+  VMEMFS_ASSIGN_OR_RETURN(auto modules,
+                          ListModules(memory_, *module_layout_, head->address, {}, &report));
   std::vector<Symbol> all(symbols_.symbols().begin(), symbols_.symbols().end());
   size_t kernel = all.size();
   Status first = report.errors.empty() ? Status() : report.errors.front();
@@ -107,8 +107,7 @@ Status LinuxOs::FindModuleSymbols() {
                std::make_move_iterator(syms->end()));
   }
   symbols_ = SymbolTable(std::move(all));
-  std::string fact = fmt::format("{} loaded, {} symbols", modules.size(),
-                                 symbols_.size() - kernel);
+  std::string fact = fmt::format("{} loaded, {} symbols", modules.size(), symbols_.size() - kernel);
   if (!first.ok()) fact += " (partly: " + first.ToString() + ")";
   facts_.push_back({"modules", fact});
   return Status();

@@ -1,8 +1,8 @@
 #include "vmi/linux/modules.h"
 
-#include <fmt/format.h>
-
 #include <cctype>
+#include <cinttypes>
+#include <cstdio>
 #include <cstring>
 #include <set>
 #include <span>
@@ -22,6 +22,18 @@ constexpr uint64_t kElf64SymSize = 24;  // st_name u32, info u8, other u8, shndx
 // name_offset, namespace_offset, each an s32 relative to its own address.
 constexpr uint64_t kKernelSymbolSize = 12;
 
+// "0x" and 16 hex digits, as the kernel's %px prints a 64-bit pointer. (vmemfs_vmi does not
+// link libfmt.)
+std::string Hex(uint64_t v) {
+  char buf[19];
+  std::snprintf(buf, sizeof(buf), "0x%016" PRIx64, v);
+  return buf;
+}
+
+std::string Name(std::string_view type, std::string_view path) {
+  return std::string(type) + "." + std::string(path);
+}
+
 // Collects the first error so the resolver reads as a flat list of members.
 class Resolver {
  public:
@@ -35,7 +47,7 @@ class Resolver {
     auto m = Lookup(type, path);
     if (!m) return {};
     if (m->bit_size != 0 || (m->size != 1 && m->size != 2 && m->size != 4 && m->size != 8)) {
-      Fail(BadDataError(fmt::format("{}.{}: not an integer of 1, 2, 4 or 8 bytes", type, path)));
+      Fail(BadDataError(Name(type, path) + ": not an integer of 1, 2, 4 or 8 bytes"));
       return {};
     }
     return {m->offset, m->size};
@@ -48,8 +60,9 @@ class Resolver {
   Result<MemberInfo> Lookup(std::string_view type, std::string_view path) {
     if (!status_.ok()) return status_;
     auto m = types_.Member(type, path);
-    if (!m) Fail(NotFoundError(fmt::format("kernel has no {}.{} ({})", type, path,
-                                           m.error().message())));
+    if (!m) {
+      Fail(NotFoundError("kernel has no " + Name(type, path) + " (" + m.error().message() + ")"));
+    }
     return m;
   }
 
@@ -108,7 +121,7 @@ Result<ModuleLayout> ResolveModuleLayout(const KernelTypes& types) {
   l.kallsyms_typetab = r.Offset("mod_kallsyms", "typetab");
   VMEMFS_TRY(r.status());
   if (l.name_size == 0 || l.name_size > 256) {
-    return BadDataError(fmt::format("module.name of {} bytes", l.name_size));
+    return BadDataError("module.name of " + std::to_string(l.name_size) + " bytes");
   }
   return l;
 }
@@ -125,14 +138,14 @@ Result<std::string> ModuleName(KernelMemory& mem, const ModuleLayout& l, uint64_
 
 // The names of the modules on source_list (the users of this one).
 void ReadUsers(KernelMemory& mem, const ModuleLayout& l, const ModuleLimits& limits, Module& m) {
-  WalkEnd end = WalkList(mem, m.address + l.source_list, limits.max_users,
-                         [&](uint64_t node) -> Status {
-                           uint64_t use = node - l.use_source_list;
-                           VMEMFS_ASSIGN_OR_RETURN(uint64_t source, mem.U64(use + l.use_source));
-                           VMEMFS_ASSIGN_OR_RETURN(std::string name, ModuleName(mem, l, source));
-                           m.used_by.push_back(std::move(name));
-                           return Status();
-                         });
+  WalkEnd end =
+      WalkList(mem, m.address + l.source_list, limits.max_users, [&](uint64_t node) -> Status {
+        uint64_t use = node - l.use_source_list;
+        VMEMFS_ASSIGN_OR_RETURN(uint64_t source, mem.U64(use + l.use_source));
+        VMEMFS_ASSIGN_OR_RETURN(std::string name, ModuleName(mem, l, source));
+        m.used_by.push_back(std::move(name));
+        return Status();
+      });
   Note(m, end.status, "used-by list");
 }
 
@@ -175,7 +188,7 @@ Result<std::vector<Module>> ListModules(KernelMemory& mem, const ModuleLayout& l
   WalkEnd end = WalkList(mem, modules_head, limits.max_modules, [&](uint64_t node) -> Status {
     uint64_t address = node - layout.list;
     auto m = ReadModule(mem, layout, address);
-    if (!m) return m.error().WithContext(fmt::format("module at {:#x}", address));
+    if (!m) return m.error().WithContext("module at " + Hex(address));
     ReadUsers(mem, layout, limits, *m);
     if (report != nullptr && !m->error.ok()) {
       report->errors.push_back(m->error.WithContext("module " + m->name));
@@ -236,12 +249,12 @@ Result<std::vector<Symbol>> ModuleSymbols(KernelMemory& mem, const ModuleLayout&
   VMEMFS_ASSIGN_OR_RETURN(uint64_t ks, mem.U64(module.address + l.kallsyms));
   if (ks == 0) return std::vector<Symbol>();
   VMEMFS_ASSIGN_OR_RETURN(uint64_t symtab, mem.U64(ks + l.kallsyms_symtab));
-  VMEMFS_ASSIGN_OR_RETURN(uint64_t count, mem.Unsigned(ks + l.kallsyms_num_symtab.offset,
-                                                       l.kallsyms_num_symtab.size));
+  VMEMFS_ASSIGN_OR_RETURN(
+      uint64_t count, mem.Unsigned(ks + l.kallsyms_num_symtab.offset, l.kallsyms_num_symtab.size));
   VMEMFS_ASSIGN_OR_RETURN(uint64_t strtab, mem.U64(ks + l.kallsyms_strtab));
   VMEMFS_ASSIGN_OR_RETURN(uint64_t typetab, mem.U64(ks + l.kallsyms_typetab));
   if (count > limits.max_symbols) {
-    return BadDataError(fmt::format("module {} claims {} symbols", module.name, count));
+    return BadDataError("module " + module.name + " claims " + std::to_string(count) + " symbols");
   }
   VMEMFS_ASSIGN_OR_RETURN(auto syms, ReadArray(mem, symtab, count, kElf64SymSize));
   VMEMFS_ASSIGN_OR_RETURN(auto types, ReadArray(mem, typetab, count, 1));
@@ -254,9 +267,10 @@ Result<std::vector<Symbol>> ModuleSymbols(KernelMemory& mem, const ModuleLayout&
     auto name_va = CheckedAdd(strtab, st_name);
     if (!name_va) return FaultError(strtab, "module strtab");
     VMEMFS_ASSIGN_OR_RETURN(std::string name, mem.String(*name_va, kKsymNameLen - 1));
+    if (name.empty()) continue;
     auto type = static_cast<unsigned char>(Load(types, i, 1));
     // /proc/kallsyms labels a module symbol global only when the module exports it.
-    bool exported = !name.empty() && exports.contains({name, value});
+    bool exported = exports.contains({name, value});
     char letter = static_cast<char>(exported ? std::toupper(type) : std::tolower(type));
     out.push_back({value, letter, std::move(name), module.name});
   }
@@ -266,9 +280,9 @@ Result<std::vector<Symbol>> ModuleSymbols(KernelMemory& mem, const ModuleLayout&
 namespace {
 
 // kernel/panic.c taint_flags with .module set: bit, letter.
-constexpr std::pair<int, char> kModuleTaints[] = {{0, 'P'},  {1, 'F'},  {10, 'C'}, {12, 'O'},
-                                                  {13, 'E'}, {15, 'K'}, {16, 'X'}, {17, 'T'},
-                                                  {18, 'N'}};
+constexpr std::pair<int, char> kModuleTaints[] = {{0, 'P'},  {1, 'F'},  {10, 'C'},
+                                                  {12, 'O'}, {13, 'E'}, {15, 'K'},
+                                                  {16, 'X'}, {17, 'T'}, {18, 'N'}};
 
 // module_flags(mod, buf, true): "(taint letters[-|+])".
 std::string TaintText(const Module& m) {
@@ -293,11 +307,11 @@ std::string ModulesText(const std::vector<Module>& modules) {
   std::string out;
   for (const Module& m : modules) {
     if (m.state == static_cast<uint32_t>(ModuleState::kUnformed)) continue;
-    out += fmt::format("{} {} {} ", m.name, m.size, m.refcount);
+    out += m.name + " " + std::to_string(m.size) + " " + std::to_string(m.refcount) + " ";
     for (const std::string& user : m.used_by) out += user + ",";
     if (m.permanent) out += "[permanent],";
     if (m.used_by.empty() && !m.permanent) out += "-";
-    out += fmt::format(" {} 0x{:016x}", StateText(m.state), m.base);
+    out += " " + std::string(StateText(m.state)) + " " + Hex(m.base);
     if (m.taints != 0) out += " " + TaintText(m);
     out += "\n";
   }

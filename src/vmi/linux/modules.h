@@ -34,8 +34,8 @@ struct ModuleLayout {
   Field size_parts[kMaxSizeParts];
   size_t num_size_parts = 0;
   uint64_t base = 0;  // core_layout.base (mem[MOD_TEXT].base): the address /proc/modules shows
-  Field refcnt;  // atomic_t refcnt.counter (CONFIG_MODULE_UNLOAD)
-  uint64_t source_list = 0;  // list_head of module_use: the modules using this one
+  Field refcnt;       // atomic_t refcnt.counter (CONFIG_MODULE_UNLOAD)
+  uint64_t source_list = 0;     // list_head of module_use: the modules using this one
   uint64_t init = 0, exit = 0;  // function pointers: init without exit = [permanent]
   Field taints;
   uint64_t kallsyms = 0;  // struct mod_kallsyms *
@@ -47,7 +47,7 @@ struct ModuleLayout {
   // struct mod_kallsyms
   uint64_t kallsyms_symtab = 0;  // Elf64_Sym *
   Field kallsyms_num_symtab;
-  uint64_t kallsyms_strtab = 0;  // char *
+  uint64_t kallsyms_strtab = 0;   // char *
   uint64_t kallsyms_typetab = 0;  // char *: one type letter per symtab entry
 };
 
@@ -57,9 +57,9 @@ Result<ModuleLayout> ResolveModuleLayout(const KernelTypes& types);
 
 struct ModuleLimits {
   size_t max_modules = 10'000;
-  size_t max_users = 1'000;         // "used by" entries per module
-  uint32_t max_symbols = 500'000;   // mod_kallsyms.num_symtab
-  uint32_t max_exports = 100'000;   // num_syms, for the exported (upper case) check
+  size_t max_users = 1'000;        // "used by" entries per module
+  uint32_t max_symbols = 500'000;  // mod_kallsyms.num_symtab
+  uint32_t max_exports = 100'000;  // num_syms, for the exported (upper case) check
 };
 
 // include/linux/module.h enum module_state.
@@ -68,9 +68,9 @@ enum class ModuleState : uint32_t { kLive = 0, kComing = 1, kGoing = 2, kUnforme
 struct Module {
   uint64_t address = 0;  // struct module
   std::string name;
-  uint32_t state = 0;  // raw enum module_state
-  uint64_t size = 0;   // as /proc/modules: the sum of the layout sizes
-  int64_t refcount = 0;  // refcnt - MODULE_REF_BASE
+  uint32_t state = 0;                // raw enum module_state
+  uint64_t size = 0;                 // as /proc/modules: the sum of the layout sizes
+  int64_t refcount = 0;              // refcnt - MODULE_REF_BASE
   std::vector<std::string> used_by;  // source_list order
   bool permanent = false;            // init but no exit: cannot be unloaded
   uint64_t base = 0;                 // core_layout.base
@@ -90,8 +90,8 @@ Result<std::vector<Module>> ListModules(KernelMemory& mem, const ModuleLayout& l
                                         uint64_t modules_head, const ModuleLimits& limits = {},
                                         ModuleWalkReport* report = nullptr);
 
-// The module's symbols as /proc/kallsyms shows them, in symtab order (entry 0, the ELF null
-// symbol, included with its empty name: SymbolTable skips empty names when printing). Type
+// The module's symbols as /proc/kallsyms shows them, in symtab order, without the nameless ones
+// (entry 0, the ELF null symbol: /proc/kallsyms skips empty names too). Type
 // letters are typetab's, upper case when the module exports the symbol by EXPORT_SYMBOL.
 // Unformed modules have none.
 Result<std::vector<Symbol>> ModuleSymbols(KernelMemory& mem, const ModuleLayout& layout,

@@ -69,12 +69,14 @@ Result<std::vector<Token>> Lexer::All() {
       size_t end = text_.find('"', pos_ + 1);
       size_t nl = text_.find('\n', pos_ + 1);
       if (end == text_.npos || nl < end) return Error("unterminated string");
-      tokens.push_back({Token::kString, std::string(text_.substr(pos_ + 1, end - pos_ - 1)), line_});
+      tokens.push_back(
+          {Token::kString, std::string(text_.substr(pos_ + 1, end - pos_ - 1)), line_});
       pos_ = end + 1;
     } else if (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.') {
       size_t start = pos_;
-      while (pos_ < text_.size() && (std::isalnum(static_cast<unsigned char>(text_[pos_])) ||
-                                     text_[pos_] == '_' || text_[pos_] == '-' || text_[pos_] == '.')) {
+      while (pos_ < text_.size() &&
+             (std::isalnum(static_cast<unsigned char>(text_[pos_])) || text_[pos_] == '_' ||
+              text_[pos_] == '-' || text_[pos_] == '.')) {
         ++pos_;
       }
       tokens.push_back({Token::kWord, std::string(text_.substr(start, pos_ - start)), line_});
@@ -115,8 +117,8 @@ class OffsetsKernelTypes final : public KernelTypes {
                          kOnly + ")");
   }
   Result<int64_t> Enumerator(std::string_view enum_type, std::string_view name) const override {
-    return NotFoundError(name_ + ": no enum " + std::string(enum_type) + "." +
-                         std::string(name) + " (" + kOnly + ")");
+    return NotFoundError(name_ + ": no enum " + std::string(enum_type) + "." + std::string(name) +
+                         " (" + kOnly + ")");
   }
 
  private:
@@ -135,7 +137,9 @@ class Parser {
 
  private:
   Status Error(std::string why) const {
-    size_t line = tokens_.empty() ? 1 : tokens_[std::min(i_, tokens_.size() - 1)].line;
+    return ErrorAt(tokens_.empty() ? 1 : tokens_[std::min(i_, tokens_.size() - 1)].line, why);
+  }
+  Status ErrorAt(size_t line, std::string why) const {
     return BadDataError(std::string(name_) + ":" + std::to_string(line) + ": " + why);
   }
   bool Punct(char c) const {
@@ -150,6 +154,8 @@ class Parser {
 
 Status Parser::Entry(OffsetsFile& out) {
   if (tokens_[i_].kind != Token::kWord) return Error("expected a key");
+  size_t line = tokens_[i_].line;  // errors name the entry's line, not the next token's
+  auto Error = [&](std::string why) { return ErrorAt(line, std::move(why)); };
   std::string key = tokens_[i_++].text;
   if (!Punct('=')) return Error("expected '=' after " + key.substr(0, 64));
   ++i_;
@@ -158,7 +164,8 @@ Status Parser::Entry(OffsetsFile& out) {
   if (!Punct(';')) return Error("expected ';' after the value of " + key.substr(0, 64));
   ++i_;
   if (key == "ostype") {
-    if (value.text != "Linux") return Error("ostype is '" + value.text.substr(0, 32) + "', not Linux");
+    if (value.text != "Linux")
+      return Error("ostype is '" + value.text.substr(0, 32) + "', not Linux");
   } else if (key == "sysmap") {
     out.sysmap = value.text;
   } else if (key.rfind("linux_", 0) == 0) {
@@ -179,7 +186,7 @@ Result<OffsetsFile> Parser::Parse() {
   }
   out.block = tokens_[i_++].text;
   if (!Punct('{')) return Error("expected '{' after the guest name");
-  for (++i_; !Punct('}'); ) {
+  for (++i_; !Punct('}');) {
     if (i_ >= tokens_.size()) return Error("unterminated block " + out.block.substr(0, 64));
     VMEMFS_TRY(Entry(out));
   }

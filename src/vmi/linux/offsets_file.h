@@ -35,8 +35,8 @@ namespace vmemfs::vmi::linux_os {
 inline constexpr uint64_t kMaxOffsetsFileBytes = 1 << 20;
 
 struct OffsetsFile {
-  std::string block;                  // the guest block's name
-  std::optional<std::string> sysmap;  // its System.map path, if given
+  std::string block;                                     // the guest block's name
+  std::optional<std::string> sysmap;                     // its System.map path, if given
   std::map<std::string, uint64_t, std::less<>> offsets;  // linux_* keys found
   std::unique_ptr<KernelTypes> types;                    // never null
 };

@@ -27,8 +27,8 @@ namespace vmemfs::vmi::linux_os {
 
 // The files' contents, parsed once and shared by every VM they apply to (immutable).
 struct LoadedOverrides {
-  std::vector<Symbol> symbols;  // link-time addresses; empty: kallsyms from memory
-  std::string symbols_source;   // "System.map /path", for `info`
+  std::vector<Symbol> symbols;               // link-time addresses; empty: kallsyms from memory
+  std::string symbols_source;                // "System.map /path", for `info`
   std::shared_ptr<const KernelTypes> types;  // null: BTF from memory
   std::string types_source;
 };

@@ -86,8 +86,8 @@ Result<std::vector<Symbol>> ParseSystemMap(std::string_view text, std::string_vi
     }
     if (sym.name.empty()) continue;  // a module's symbol
     if (symbols.size() >= kMaxKallsyms) {
-      return BadDataError(std::string(name) + ":" + std::to_string(line_no) +
-                          ": more than " + std::to_string(kMaxKallsyms) + " symbols");
+      return BadDataError(std::string(name) + ":" + std::to_string(line_no) + ": more than " +
+                          std::to_string(kMaxKallsyms) + " symbols");
     }
     symbols.push_back(std::move(sym));
   }

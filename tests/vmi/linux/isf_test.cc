@@ -88,7 +88,8 @@ TEST(IsfTest, BadFilesGiveOneLineErrorsNamingTheFile) {
       {"[]", "f.json: not an ISF object"},
       {"{\"user_types\": {}}", "no metadata.format"},
       {"{\"metadata\": {\"format\": \"1\"}}", "no user_types"},
-      {"{\"metadata\": {\"format\": \"1\"}, \"user_types\": {\"s\": {\"size\": -1, \"fields\": {}}}}",
+      {"{\"metadata\": {\"format\": \"1\"}, \"user_types\": {\"s\": {\"size\": -1, \"fields\": "
+       "{}}}}",
        "user type 's' needs a size"},
       {"{\"metadata\": {\"format\": \"1\"}, \"user_types\": {\"s\": {\"size\": 1, \"fields\": "
        "{\"a\": {\"offset\": 0}}}}}",
@@ -152,7 +153,9 @@ class RecordingTypes final : public KernelTypes {
 
 Json RecordingTypes::Descriptor(const MemberInfo& m) {
   if (m.bit_size != 0) {
-    return {{"kind", "bitfield"}, {"bit_position", m.bit_offset}, {"bit_length", m.bit_size},
+    return {{"kind", "bitfield"},
+            {"bit_position", m.bit_offset},
+            {"bit_length", m.bit_size},
             {"type", {{"kind", "base"}, {"name", "b" + std::to_string(m.size)}}}};
   }
   if (m.size == 1 || m.size == 2 || m.size == 4 || m.size == 8) {
@@ -199,7 +202,8 @@ Json RecordingTypes::ToIsf(const std::vector<Symbol>& symbols) const {
   for (auto& [name, t] : types.items()) {
     if (!t.contains("fields")) t["fields"] = Json::object();
   }
-  for (const auto& [e, constants] : enums_) isf["enums"][e] = {{"size", 4}, {"constants", constants}};
+  for (const auto& [e, constants] : enums_)
+    isf["enums"][e] = {{"size", 4}, {"constants", constants}};
   for (const Symbol& s : symbols) isf["symbols"][s.name] = {{"address", s.address}};
   return isf;
 }

@@ -57,7 +57,7 @@ TEST(OffsetsFileTest, ErrorsNameFileAndLine) {
       {"", "c:1: empty"},
       {"g {\n linux_pid = 0x55z;\n}\n", "c:2: bad offset for linux_pid"},
       {"g {\n linux_pid 1;\n}\n", "c:2: expected '='"},
-      {"g {\n linux_pid = 1\n}\n", "c:3: expected ';'"},
+      {"g {\n linux_pid = 1\n}\n", "c:2: expected ';'"},
       {"g {\n linux_pid = 1;\n", "unterminated block"},
       {"g {\n ostype = \"Windows\";\n linux_pid = 1;\n}\n", "c:2: ostype is 'Windows'"},
       {"g { linux_pid = 1; }\nh { linux_pid = 2; }\n", "c:2: more than one guest block"},

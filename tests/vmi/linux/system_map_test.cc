@@ -65,8 +65,8 @@ TEST(SystemMapTest, SlideUsesStextThenKernelOffsetAndLeavesPerCpuAlone) {
                     {0xffffffff81000000ull, 'T', "_stext", ""},
                     {0xffffffff81000100ull, 'T', "f", ""}};
   std::string how;
-  auto by_stext = SlideFileSymbols(
-      loaded, Info("SYMBOL(_stext)=ffffffff9a000000\nKERNELOFFSET=1\n"), &how);
+  auto by_stext =
+      SlideFileSymbols(loaded, Info("SYMBOL(_stext)=ffffffff9a000000\nKERNELOFFSET=1\n"), &how);
   ASSERT_TRUE(by_stext) << by_stext.error().ToString();
   EXPECT_EQ(by_stext->Lookup("f")->address, 0xffffffff9a000100ull);
   EXPECT_EQ(by_stext->Lookup("fixed_percpu_data")->address, 0u);
