@@ -54,9 +54,9 @@ std::string WriteMap(const TempDir& dir, const std::string& guest, uint64_t unsl
   return path;
 }
 
-// The KASLR offset the guest's VMCOREINFO gave ("kaslr offset: 0x... (VMCOREINFO ...)").
+// The KASLR offset the guest's VMCOREINFO gave ("kaslr-offset: 0x... (VMCOREINFO ...)").
 uint64_t KaslrOffset(const Mount& m) {
-  std::string v = InfoValue(ReadFile(m / "g/info"), "kaslr offset");
+  std::string v = InfoValue(ReadFile(m / "g/info"), "kaslr-offset");
   return v.empty() ? 0 : std::stoull(v, nullptr, 16);
 }
 

@@ -87,12 +87,12 @@ Result<KernelLayout> FindKernelLayout(Guest& guest, const VmcoreInfo& info) {
       mode, *root, info.kernel_offset().value_or(0), phys_base, *stext, 0, info.os_release(),
       "",   {}};
   auto& p = layout.provenance;
-  p.emplace_back("kernel release", info.os_release() + " (VMCOREINFO OSRELEASE)");
-  p.emplace_back("paging mode", std::string(PagingModeName(mode)) +
+  p.emplace_back("kernel-release", info.os_release() + " (VMCOREINFO OSRELEASE)");
+  p.emplace_back("paging-mode", std::string(PagingModeName(mode)) +
                                     " (VMCOREINFO NUMBER(pgtable_l5_enabled)=" + (l5 ? "1" : "0") +
                                     ")");
-  p.emplace_back("kaslr offset", Hex(layout.kaslr_offset) + " (VMCOREINFO KERNELOFFSET)");
-  p.emplace_back("phys_base", std::to_string(phys_base) + " (VMCOREINFO NUMBER(phys_base))");
+  p.emplace_back("kaslr-offset", Hex(layout.kaslr_offset) + " (VMCOREINFO KERNELOFFSET)");
+  p.emplace_back("phys-base", std::to_string(phys_base) + " (VMCOREINFO NUMBER(phys_base))");
 
   std::optional<Candidate> from_regs;
   if (guest.kernel_dtb() && guest.paging_mode()) {
@@ -103,13 +103,13 @@ Result<KernelLayout> FindKernelLayout(Guest& guest, const VmcoreInfo& info) {
     layout.stext_pa = from_note.stext_pa;
     layout.root_source =
         std::string("VMCOREINFO SYMBOL(") + pgt_name + ") + phys_base, " + verified;
-    p.emplace_back("page-table root", Hex(*root) + " (" + layout.root_source + ")");
+    p.emplace_back("page-table-root", Hex(*root) + " (" + layout.root_source + ")");
     if (from_regs) {
       std::string agree = from_regs->root == *root ? "same root" : "another root";
       agree += from_regs->verdict.ok() ? ", also translates _stext"
                                        : ", " + from_regs->verdict.message();
       p.emplace_back(
-          "registers page-table root",
+          "registers-page-table-root",
           Hex(from_regs->root) + " (" + guest.kernel_dtb_source() + "; " + agree + "; not used)");
     }
     return layout;
@@ -119,7 +119,7 @@ Result<KernelLayout> FindKernelLayout(Guest& guest, const VmcoreInfo& info) {
     layout.page_table_root = from_regs->root;
     layout.stext_pa = from_regs->stext_pa;
     layout.root_source = guest.kernel_dtb_source() + ", " + verified;
-    p.emplace_back("page-table root", Hex(from_regs->root) + " (" + layout.root_source +
+    p.emplace_back("page-table-root", Hex(from_regs->root) + " (" + layout.root_source +
                                           "; VMCOREINFO's failed: " + from_note.verdict.message() +
                                           ")");
     return layout;

@@ -30,7 +30,6 @@ Result<std::unique_ptr<LinuxOs>> LinuxOs::Discover(Guest& guest,
   }
   VMEMFS_ASSIGN_OR_RETURN(os->vmcoreinfo_, VmcoreInfo::Parse(where->text));
   os->facts_.push_back({"os", "linux"});
-  os->facts_.push_back({"kernel-release", os->vmcoreinfo_->os_release()});
   os->facts_.push_back({"vmcoreinfo", where->source});
 
   auto layout = FindKernelLayout(guest, *os->vmcoreinfo_);

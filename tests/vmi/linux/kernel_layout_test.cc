@@ -101,7 +101,7 @@ TEST(KernelLayoutTest, FourLevelVerified) {
   EXPECT_NE(layout->root_source.find("SYMBOL(init_top_pgt) + phys_base, verified"),
             std::string::npos);
   bool has_root_line = false;
-  for (auto& [key, value] : layout->provenance) has_root_line |= key == "page-table root";
+  for (auto& [key, value] : layout->provenance) has_root_line |= key == "page-table-root";
   EXPECT_TRUE(has_root_line);
 }
 
