@@ -7,15 +7,24 @@ namespace vmemfs {
 
 std::string_view ErrorCodeName(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kOk: return "OK";
-    case ErrorCode::kNotFound: return "not found";
-    case ErrorCode::kFault: return "fault";
-    case ErrorCode::kBadData: return "bad data";
-    case ErrorCode::kInvalidArgument: return "invalid argument";
-    case ErrorCode::kUnsupported: return "unsupported";
-    case ErrorCode::kOs: return "system error";
-    case ErrorCode::kUnavailable: return "unavailable";
-    case ErrorCode::kNoMemory: return "out of memory";
+    case ErrorCode::kOk:
+      return "OK";
+    case ErrorCode::kNotFound:
+      return "not found";
+    case ErrorCode::kFault:
+      return "fault";
+    case ErrorCode::kBadData:
+      return "bad data";
+    case ErrorCode::kInvalidArgument:
+      return "invalid argument";
+    case ErrorCode::kUnsupported:
+      return "unsupported";
+    case ErrorCode::kOs:
+      return "system error";
+    case ErrorCode::kUnavailable:
+      return "unavailable";
+    case ErrorCode::kNoMemory:
+      return "out of memory";
   }
   return "unknown";
 }
@@ -62,9 +71,7 @@ Status FaultError(uint64_t address, std::string message) {
   return Status(ErrorCode::kFault, std::move(message), 0, address);
 }
 
-Status BadDataError(std::string message) {
-  return Status(ErrorCode::kBadData, std::move(message));
-}
+Status BadDataError(std::string message) { return Status(ErrorCode::kBadData, std::move(message)); }
 
 Status InvalidArgumentError(std::string message) {
   return Status(ErrorCode::kInvalidArgument, std::move(message));

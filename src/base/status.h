@@ -84,7 +84,7 @@ Status NoMemoryError();
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {  // NOLINT
     assert(!std::get<Status>(v_).ok() && "a Result needs a value or an error");
   }
@@ -120,9 +120,9 @@ class [[nodiscard]] Result {
 #define VMEMFS_CONCAT_(a, b) VMEMFS_CONCAT_INNER_(a, b)
 
 // Returns the Status from the enclosing function if `expr` is an error.
-#define VMEMFS_TRY(expr)                              \
-  do {                                                \
-    ::vmemfs::Status vmemfs_try_status_ = (expr);     \
+#define VMEMFS_TRY(expr)                                     \
+  do {                                                       \
+    ::vmemfs::Status vmemfs_try_status_ = (expr);            \
     if (!vmemfs_try_status_.ok()) return vmemfs_try_status_; \
   } while (0)
 

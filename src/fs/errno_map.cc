@@ -24,11 +24,16 @@ void Log(const Status& status) {
 
 int ToErrno(const Status& status) {
   switch (status.code()) {
-    case ErrorCode::kOk: return 0;
-    case ErrorCode::kNotFound: return ENOENT;
-    case ErrorCode::kInvalidArgument: return EINVAL;
-    case ErrorCode::kUnsupported: return EOPNOTSUPP;
-    case ErrorCode::kNoMemory: return ENOMEM;
+    case ErrorCode::kOk:
+      return 0;
+    case ErrorCode::kNotFound:
+      return ENOENT;
+    case ErrorCode::kInvalidArgument:
+      return EINVAL;
+    case ErrorCode::kUnsupported:
+      return EOPNOTSUPP;
+    case ErrorCode::kNoMemory:
+      return ENOMEM;
     case ErrorCode::kOs:
       Log(status);
       return status.os_errno() > 0 ? status.os_errno() : EIO;

@@ -141,10 +141,10 @@ void OnReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file
     return true;
   };
   for (off_t i = std::max<off_t>(off, 0); i < off_t(entries.size()) + 2; ++i) {
-    bool fits = i == 0   ? add(".", dir->ino, true, i)
-                : i == 1 ? add("..", dir->parent, true, i)
-                         : add(entries[i - 2].name.c_str(), entries[i - 2].ino,
-                               entries[i - 2].is_dir, i);
+    bool fits =
+        i == 0   ? add(".", dir->ino, true, i)
+        : i == 1 ? add("..", dir->parent, true, i)
+                 : add(entries[i - 2].name.c_str(), entries[i - 2].ino, entries[i - 2].is_dir, i);
     if (!fits) break;
   }
   fuse_reply_buf(req, buf.data(), used);
@@ -306,8 +306,8 @@ class Session {
     fuse_opt_add_arg(&args_, "vmemfs");
     // default_permissions: the kernel enforces the owner-only modes even under allow_other.
     fuse_opt_add_arg(&args_, "-o");
-    std::string base = "fsname=vmemfs,subtype=vmemfs,default_permissions,max_read=" +
-                       std::to_string(kMaxRead);
+    std::string base =
+        "fsname=vmemfs,subtype=vmemfs,default_permissions,max_read=" + std::to_string(kMaxRead);
     fuse_opt_add_arg(&args_, base.c_str());
     for (const std::string& opt : o.fuse_options) {
       fuse_opt_add_arg(&args_, "-o");

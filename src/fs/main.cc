@@ -45,8 +45,9 @@ Source ParseSource(const std::string& arg) {
   return {base, arg};
 }
 
-Result<std::vector<std::unique_ptr<vmemfs::fs::Vm>>> OpenAll(
-    const std::vector<std::string>& args, bool writable, const vmemfs::vmi::DetectOptions& os) {
+Result<std::vector<std::unique_ptr<vmemfs::fs::Vm>>> OpenAll(const std::vector<std::string>& args,
+                                                             bool writable,
+                                                             const vmemfs::vmi::DetectOptions& os) {
   std::vector<std::unique_ptr<vmemfs::fs::Vm>> vms;
   std::set<std::string> names;
   for (const std::string& arg : args) {
@@ -144,7 +145,8 @@ int main(int argc, char** argv) {
     auto set = vmemfs::drivers::OpenSourceSet("libvirt:" + libvirt_uri);
     if (!set) return Fail(set.error());
     serve.cache_timeout = 1.0;  // domains come and go
-    tree.SetRootProvider(vmemfs::fs::MakeVmSetProvider(tree, std::move(*set), serve.writable, os_options));
+    tree.SetRootProvider(
+        vmemfs::fs::MakeVmSetProvider(tree, std::move(*set), serve.writable, os_options));
   }
   if (Status s = vmemfs::fs::Serve(tree, serve); !s.ok()) return Fail(s);
   return 0;

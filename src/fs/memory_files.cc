@@ -213,7 +213,8 @@ std::unique_ptr<File> MakeVirtualWindowFile(Guest& guest, uint64_t dtb, uint64_t
                                             uint64_t length, bool writable) {
   vmi::PagingMode mode = *guest.paging_mode();
   uint64_t base = vmi::VirtualToOffset(mode, va);
-  length = std::min(length, vmi::AddressSpaceSize(mode) - std::min(base, vmi::AddressSpaceSize(mode)));
+  length =
+      std::min(length, vmi::AddressSpaceSize(mode) - std::min(base, vmi::AddressSpaceSize(mode)));
   return std::make_unique<VirtualMemoryFile>(guest, dtb, writable && guest.driver().writable(),
                                              base, length);
 }

@@ -69,28 +69,26 @@ Status AddTaskFiles(Tree& tree, Ino dir, Context ctx, const vmi::TaskSummary& ta
   int32_t pid = task.pid;
   OperatingSystem& os = ctx.os;
   VMEMFS_TRY(tree.AddFile(dir, "comm", MakeTextFile(task.comm + "\n")).status());
-  VMEMFS_TRY(tree.AddFile(dir, "status", MakeLazyTextFile([&os, pid] {
-                                 return os.StatusText(pid);
-                               })).status());
-  VMEMFS_TRY(tree.AddFile(dir, "cmdline", MakeLazyTextFile([&os, pid] {
-                                 return os.Cmdline(pid);
-                               })).status());
+  VMEMFS_TRY(
+      tree.AddFile(dir, "status", MakeLazyTextFile([&os, pid] { return os.StatusText(pid); }))
+          .status());
+  VMEMFS_TRY(tree.AddFile(dir, "cmdline", MakeLazyTextFile([&os, pid] { return os.Cmdline(pid); }))
+                 .status());
   if (task.kernel_thread) return Status();  // no user address space
-  VMEMFS_TRY(tree.AddFile(dir, "environ", MakeLazyTextFile([&os, pid] {
-                                 return os.Environ(pid);
-                               })).status());
-  VMEMFS_TRY(tree.AddFile(dir, "maps", MakeLazyTextFile([&os, pid] {
-                                 return os.MapsText(pid);
-                               })).status());
+  VMEMFS_TRY(tree.AddFile(dir, "environ", MakeLazyTextFile([&os, pid] { return os.Environ(pid); }))
+                 .status());
+  VMEMFS_TRY(tree.AddFile(dir, "maps", MakeLazyTextFile([&os, pid] { return os.MapsText(pid); }))
+                 .status());
   VMEMFS_TRY(tree.AddFile(dir, "exe", MakeLazyTextFile([&os, pid]() -> Result<std::string> {
-                                 VMEMFS_ASSIGN_OR_RETURN(std::string path, os.ExePath(pid));
-                                 return path + "\n";
-                               })).status());
+                            VMEMFS_ASSIGN_OR_RETURN(std::string path, os.ExePath(pid));
+                            return path + "\n";
+                          }))
+                 .status());
   auto dtb = os.PageTableRoot(pid);
   if (!dtb) return Status();  // a process whose page tables cannot be found has no memory files
   VMEMFS_TRY(tree.AddFile(dir, "dtb", MakeTextFile(fmt::format("0x{:x}\n", *dtb))).status());
-  VMEMFS_TRY(tree.AddFile(dir, "mem", MakeVirtualMemoryFile(ctx.guest, *dtb, ctx.writable))
-                 .status());
+  VMEMFS_TRY(
+      tree.AddFile(dir, "mem", MakeVirtualMemoryFile(ctx.guest, *dtb, ctx.writable)).status());
   return tree.AddDirectory(dir, "vmem", std::make_unique<VmemProvider>(ctx, pid)).status();
 }
 
@@ -112,9 +110,8 @@ class ThreadsProvider : public DirectoryProvider {
     VMEMFS_ASSIGN_OR_RETURN(auto task, FindTask(ctx_.os, *tid));
     if (!task || task->tgid != tgid_) return std::optional<Entry>();
     Context ctx = ctx_;
-    return std::optional<Entry>(Entry::OfDirectory([ctx, t = *task](Tree& tree, Ino dir) {
-      return AddTaskFiles(tree, dir, ctx, t);
-    }));
+    return std::optional<Entry>(Entry::OfDirectory(
+        [ctx, t = *task](Tree& tree, Ino dir) { return AddTaskFiles(tree, dir, ctx, t); }));
   }
 
  private:
@@ -146,12 +143,11 @@ class ProcProvider : public DirectoryProvider {
     VMEMFS_ASSIGN_OR_RETURN(auto task, FindTask(ctx_.os, *pid));
     if (!task || task->tgid != task->pid) return std::optional<Entry>();
     Context ctx = ctx_;
-    return std::optional<Entry>(
-        Entry::OfDirectory([ctx, t = *task](Tree& tree, Ino dir) -> Status {
-          VMEMFS_TRY(AddTaskFiles(tree, dir, ctx, t));
-          auto threads = std::make_unique<ThreadsProvider>(ctx, t.tgid);
-          return tree.AddDirectory(dir, "task", std::move(threads)).status();
-        }));
+    return std::optional<Entry>(Entry::OfDirectory([ctx, t = *task](Tree& tree, Ino dir) -> Status {
+      VMEMFS_TRY(AddTaskFiles(tree, dir, ctx, t));
+      auto threads = std::make_unique<ThreadsProvider>(ctx, t.tgid);
+      return tree.AddDirectory(dir, "task", std::move(threads)).status();
+    }));
   }
 
  private:
@@ -216,14 +212,14 @@ class ModulesProvider : public DirectoryProvider {
 
 }  // namespace
 
-Status AddOsDirectories(Tree& tree, Ino vm, vmi::Guest& guest, OperatingSystem& os,
-                        bool writable) {
+Status AddOsDirectories(Tree& tree, Ino vm, vmi::Guest& guest, OperatingSystem& os, bool writable) {
   Context ctx{guest, os, writable};
   VMEMFS_TRY(tree.AddDirectory(vm, "proc", std::make_unique<ProcProvider>(ctx)).status());
   VMEMFS_ASSIGN_OR_RETURN(Ino symbols, tree.AddDirectory(vm, "symbols"));
   VMEMFS_TRY(tree.AddFile(symbols, "kallsyms", MakeLazyTextFile([&os]() -> Result<std::string> {
-                               return os.Symbols().KallsymsText();
-                             })).status());
+                            return os.Symbols().KallsymsText();
+                          }))
+                 .status());
   if (guest.kernel_dtb()) {
     VMEMFS_TRY(
         tree.AddDirectory(symbols, "kernel", std::make_unique<SymbolsProvider>(ctx, "")).status());

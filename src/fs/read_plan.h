@@ -14,9 +14,9 @@ struct ReadPiece {
   enum class Kind { kFile, kMemory, kZeros };
   Kind kind;
   size_t length;
-  int fd = -1;                    // kFile
-  uint64_t file_offset = 0;       // kFile
-  const void* data = nullptr;     // kMemory: valid until the reply is sent
+  int fd = -1;                 // kFile
+  uint64_t file_offset = 0;    // kFile
+  const void* data = nullptr;  // kMemory: valid until the reply is sent
 };
 
 class ReadPlan {

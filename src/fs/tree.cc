@@ -1,6 +1,5 @@
 #include "fs/tree.h"
 
-
 namespace vmemfs::fs {
 
 Tree::Tree() {

@@ -68,7 +68,7 @@ struct Node {
   friend class Tree;
   std::map<std::string, Ino, std::less<>> children;  // GUARDED_BY(Tree::mu_)
   bool made_by_provider = false;  // listed through the parent's provider, not as fixed child
-  std::function<Status(Tree&, Ino)> populate;       // run once, under populate_once
+  std::function<Status(Tree&, Ino)> populate;  // run once, under populate_once
   std::once_flag populate_once;
   Status populate_status;
 };

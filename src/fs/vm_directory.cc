@@ -133,7 +133,8 @@ std::string VmInfoText(vmi::Guest& guest, vmi::OperatingSystem* os,
   line("memory-size", Hex(guest.memory_size()));
   line("ram-bytes", std::to_string(ram));
   line("ram-ranges", std::to_string(guest.ranges().size()));
-  for (const auto& r : guest.ranges()) line("ram-range", fmt::format("0x{:x}-0x{:x}", r.start, r.end - 1));
+  for (const auto& r : guest.ranges())
+    line("ram-range", fmt::format("0x{:x}-0x{:x}", r.start, r.end - 1));
   line("vcpus", std::to_string(guest.vcpu_count()));
   if (auto mode = guest.paging_mode()) {
     line("page-mode", vmi::PagingModeName(*mode));
@@ -167,8 +168,9 @@ Status PopulateVmDirectory(Tree& tree, Ino vm, vmi::Guest& guest, vmi::Operating
   }
   if (guest.driver().live()) {
     VMEMFS_TRY(tree.AddFile(vm, "info", MakeLiveTextFile([&guest, os, options] {
-                                   return Result<std::string>(VmInfoText(guest, os, options));
-                                 })).status());
+                              return Result<std::string>(VmInfoText(guest, os, options));
+                            }))
+                   .status());
     VMEMFS_TRY(tree.AddFile(vm, "ctl", MakeControlFile(guest, os)).status());
   } else {
     VMEMFS_TRY(tree.AddFile(vm, "info", MakeTextFile(VmInfoText(guest, os, options))).status());

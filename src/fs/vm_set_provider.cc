@@ -14,7 +14,10 @@ class VmSetProvider : public DirectoryProvider {
  public:
   VmSetProvider(Tree& tree, std::unique_ptr<drivers::SourceSet> set, bool writable,
                 vmi::DetectOptions os_options)
-      : tree_(tree), set_(std::move(set)), writable_(writable), os_options_(std::move(os_options)) {}
+      : tree_(tree),
+        set_(std::move(set)),
+        writable_(writable),
+        os_options_(std::move(os_options)) {}
 
   // The running VMs now. A VM that stopped since the last listing is forgotten by the tree, so
   // if it starts again its next lookup opens it afresh.

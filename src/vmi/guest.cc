@@ -48,8 +48,8 @@ Guest::Guest(std::unique_ptr<drivers::Driver> driver, const GuestOptions& option
       tlb_(options.translation_cache_entries) {
   // Only for sources that cannot go away: a live driver must see each read (a VM that died
   // answers EIO, not the last bytes of its RAM file).
-  for (const drivers::PhysRange& r : driver_->live() ? std::span<const drivers::PhysRange>()
-                                                      : driver_->ranges()) {
+  for (const drivers::PhysRange& r :
+       driver_->live() ? std::span<const drivers::PhysRange>() : driver_->ranges()) {
     auto mapped = driver_->Mapped(r.start);
     if (mapped.size() >= r.size() && r.size() > direct_.size()) {
       direct_ = mapped.first(r.size());
@@ -205,8 +205,7 @@ Status Guest::ReadKernel(uint64_t va, std::span<std::byte> out) {
   return ReadVirtual(*kernel_dtb_, va, out);
 }
 
-Result<std::vector<Hole>> Guest::ZReadVirtual(uint64_t dtb, uint64_t va,
-                                              std::span<std::byte> out) {
+Result<std::vector<Hole>> Guest::ZReadVirtual(uint64_t dtb, uint64_t va, std::span<std::byte> out) {
   VMEMFS_ASSIGN_OR_RETURN(PagingMode mode, RequireMode());
   std::vector<Hole> holes;
   uint64_t done = 0;
@@ -257,7 +256,8 @@ Result<std::vector<VirtualRun>> Guest::MapVirtualRange(uint64_t dtb, uint64_t of
     n = std::min(n, length - done);
     if (!runs.empty() && !runs.back().pa && !pa) {
       runs.back().length += n;  // merge holes
-    } else if (!runs.empty() && runs.back().pa && pa && *runs.back().pa + runs.back().length == *pa) {
+    } else if (!runs.empty() && runs.back().pa && pa &&
+               *runs.back().pa + runs.back().length == *pa) {
       runs.back().length += n;  // physically contiguous
     } else {
       runs.push_back({n, pa});

@@ -10,8 +10,8 @@
 #ifndef VMEMFS_VMI_GUEST_H_
 #define VMEMFS_VMI_GUEST_H_
 
-#include <cstddef>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>

@@ -30,7 +30,7 @@ struct TaskSummary {
 // A virtual memory area of a process.
 struct MemoryArea {
   uint64_t start;
-  uint64_t end;  // exclusive
+  uint64_t end;       // exclusive
   std::string perms;  // "r-xp"
   std::string name;   // path, [heap], [stack], ... or empty
 };

@@ -24,7 +24,8 @@ enum class PagingMode : uint8_t {
   kIa32e5,    // 5 levels (LA57), 57-bit VAs
 };
 
-std::string_view PagingModeName(PagingMode mode);  // "legacy32", "pae", "ia32e-4level", "ia32e-5level"
+std::string_view PagingModeName(
+    PagingMode mode);  // "legacy32", "pae", "ia32e-4level", "ia32e-5level"
 
 // From CR0.PG, CR4.PAE, CR4.LA57 and EFER.LMA; nullopt when paging is off.
 std::optional<PagingMode> PagingModeFromRegisters(uint64_t cr0, uint64_t cr4, uint64_t efer);

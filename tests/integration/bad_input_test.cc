@@ -76,9 +76,8 @@ TEST_F(BadInputTest, LimeWithAnInvertedRange) {
     uint32_t magic = 0x4C694D45, version = 1;
     uint64_t start = 0x2000, end = 0x1000, reserved = 0;
   } header;
-  WriteBytes(path("bad.lime"),
-             std::string(reinterpret_cast<const char*>(&header), sizeof header) +
-                 std::string(4096, 'x'));
+  WriteBytes(path("bad.lime"), std::string(reinterpret_cast<const char*>(&header), sizeof header) +
+                                   std::string(4096, 'x'));
   ExpectRejected(path("bad.lime"), "bad.lime", "");
 }
 

@@ -13,9 +13,7 @@ namespace {
 
 constexpr char kDomain[] = "vmemfs-mount-test";
 
-bool LibvirtdRunning() {
-  return system("virsh -c qemu:///system list >/dev/null 2>&1") == 0;
-}
+bool LibvirtdRunning() { return system("virsh -c qemu:///system list >/dev/null 2>&1") == 0; }
 
 bool Listed(const std::string& dir, const std::string& name) {
   std::error_code ec;

@@ -52,7 +52,7 @@ std::map<int, PsRow> TruthPs(const std::string& guest) {
     if (f.size() < 8) continue;
     f.resize(9);
     PsRow r{std::stoi(f[0]), std::stoi(f[1]), std::stoi(f[2]), f[3], f[4], f[5],
-            Unescape(f[7]), Unescape(f[8])};
+            Unescape(f[7]),  Unescape(f[8])};
     rows[r.pid] = r;
   }
   return rows;
@@ -86,7 +86,9 @@ struct Param {
   std::string file;  // raw.mem (no registers) or core.elf
 };
 
-std::ostream& operator<<(std::ostream& os, const Param& p) { return os << p.guest << "/" << p.file; }
+std::ostream& operator<<(std::ostream& os, const Param& p) {
+  return os << p.guest << "/" << p.file;
+}
 
 class LinuxGuestTest : public ::testing::TestWithParam<Param> {
  protected:
@@ -166,8 +168,8 @@ TEST_P(LinuxGuestTest, StatusAndCmdlineMatchForUserProcesses) {
 
 TEST_P(LinuxGuestTest, MapsEqualTheGuestsLineForLine) {
   int checked = 0;
-  for (const auto& e : std::filesystem::directory_iterator(GuestDir(GetParam().guest) +
-                                                           "/truth/maps")) {
+  for (const auto& e :
+       std::filesystem::directory_iterator(GuestDir(GetParam().guest) + "/truth/maps")) {
     std::string pid = e.path().stem();
     EXPECT_EQ(ReadFile(vm("proc/" + pid + "/maps")), ReadFile(e.path())) << "pid " << pid;
     EXPECT_EQ(TrimNewline(ReadFile(vm("proc/" + pid + "/exe"))),

@@ -16,9 +16,7 @@
 
 namespace vmemfs::testing {
 namespace {
-void WriteText(const std::string& path, const std::string& text) {
-  std::ofstream(path) << text;
-}
+void WriteText(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 std::string QemuStatus(const std::string& dir) {
   std::string reply = QmpCommand(dir + "/qmp-test.sock", "{\"execute\": \"query-status\"}");
   std::smatch m;
@@ -181,7 +179,8 @@ TEST(LiveFaultTest, KilledQemuGivesEioAndTheRestKeepsWorking) {
   PreadAt(m / "victim/pmem", 0x2000, 16, &err);
   EXPECT_EQ(err, EIO);
   EXPECT_EQ(InfoValue(ReadFile(m / "victim/info"), "state"), "gone");
-  EXPECT_EQ(PreadAt(m / "other/pmem", 0x2000, 16), PreadAt(GuestDir("l4") + "/raw.mem", 0x2000, 16));
+  EXPECT_EQ(PreadAt(m / "other/pmem", 0x2000, 16),
+            PreadAt(GuestDir("l4") + "/raw.mem", 0x2000, 16));
   EXPECT_TRUE(IsMountPoint(m.path()));
 }
 

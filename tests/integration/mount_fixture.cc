@@ -2,11 +2,11 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,8 +31,7 @@ pid_t Spawn(const std::vector<std::string>& args, const std::string& stderr_path
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 2, stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0600);
+  posix_spawn_file_actions_addopen(&fa, 2, stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
@@ -226,7 +225,8 @@ std::string QmpCommand(const std::string& socket_path, const std::string& comman
 std::string HmpCommand(const std::string& socket_path, const std::string& command_line) {
   std::string reply = QmpCommand(socket_path,
                                  "{\"execute\": \"human-monitor-command\", \"arguments\": "
-                                 "{\"command-line\": \"" + command_line + "\"}}");
+                                 "{\"command-line\": \"" +
+                                     command_line + "\"}}");
   std::string out;
   auto start = reply.find("\"return\": \"");
   if (start == std::string::npos) return "";

@@ -69,8 +69,8 @@ std::vector<Range> SeekRanges(const std::string& path) {
 }
 
 // Compares two files' byte ranges in 1 MiB chunks; returns the first differing offset or -1.
-int64_t FirstDifference(const std::string& a, uint64_t a_off, const std::string& b,
-                        uint64_t b_off, uint64_t length) {
+int64_t FirstDifference(const std::string& a, uint64_t a_off, const std::string& b, uint64_t b_off,
+                        uint64_t length) {
   int fa = open(a.c_str(), O_RDONLY), fb = open(b.c_str(), O_RDONLY);
   std::vector<char> ba(1 << 20), bb(1 << 20);
   int64_t diff = -1;
@@ -169,8 +169,7 @@ TEST_P(GuestSnapshotTest, PagingModeFollowsCr4La57) {
   bool la57 = regs[0]["cr4"] & (1u << 12);
   Mount m({"g=" + core()});
   ASSERT_TRUE(m.ok()) << m.error();
-  EXPECT_EQ(InfoValue(ReadFile(m / "g/info"), "page-mode"),
-            la57 ? "ia32e-5level" : "ia32e-4level");
+  EXPECT_EQ(InfoValue(ReadFile(m / "g/info"), "page-mode"), la57 ? "ia32e-5level" : "ia32e-4level");
   EXPECT_EQ(GetParam() == "l5", la57) << "the l5 guest must run with 5-level paging";
 }
 
@@ -180,9 +179,10 @@ TEST_P(GuestSnapshotTest, VcpuRegistersEqualWhatQemuReports) {
   Mount m({"g=" + core()});
   ASSERT_TRUE(m.ok()) << m.error();
   // Our names for QEMU's where they differ.
-  const std::map<std::string, std::string> renamed = {
-      {"gdt_base", "gdtr_base"}, {"gdt_limit", "gdtr_limit"},
-      {"idt_base", "idtr_base"}, {"idt_limit", "idtr_limit"}};
+  const std::map<std::string, std::string> renamed = {{"gdt_base", "gdtr_base"},
+                                                      {"gdt_limit", "gdtr_limit"},
+                                                      {"idt_base", "idtr_base"},
+                                                      {"idt_limit", "idtr_limit"}};
   for (const auto& [cpu, regs] : truth) {
     std::string base = m / ("g/vcpu/" + std::to_string(cpu) + "/");
     EXPECT_EQ(std::stoull(ReadFile(base + "cr3"), nullptr, 16), regs.at("cr3")) << "vcpu " << cpu;

@@ -31,7 +31,8 @@ Result<std::string> KernelMemory::String(uint64_t va, size_t max_len) {
   while (s.size() < max_len) {
     size_t chunk = std::min<size_t>(max_len - s.size(), 4096 - ((va + s.size()) & 4095));
     std::string buf(chunk, '\0');
-    VMEMFS_TRY(guest_.ReadKernel(va + s.size(), std::span(reinterpret_cast<std::byte*>(buf.data()), chunk)));
+    VMEMFS_TRY(guest_.ReadKernel(va + s.size(),
+                                 std::span(reinterpret_cast<std::byte*>(buf.data()), chunk)));
     size_t nul = buf.find('\0');
     if (nul != std::string::npos) return s + buf.substr(0, nul);
     s += buf;

@@ -41,7 +41,9 @@ class KernelTypes {
   // Member("task_struct", "signal") ... kNotFound if the type or a path element is unknown.
   virtual Result<MemberInfo> Member(std::string_view type, std::string_view path) const = 0;
   // True if the type has that member path (for layouts that changed between kernels).
-  bool Has(std::string_view type, std::string_view path) const { return Member(type, path).has_value(); }
+  bool Has(std::string_view type, std::string_view path) const {
+    return Member(type, path).has_value();
+  }
   // The value of an enumerator, e.g. Enumerator("maple_type", "maple_leaf_64").
   virtual Result<int64_t> Enumerator(std::string_view enum_type, std::string_view name) const = 0;
 };

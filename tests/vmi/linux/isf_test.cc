@@ -274,7 +274,9 @@ TEST_P(IsfRealGuestTest, WholeOsLayerWorksFromIsfAlone) {
   std::string path = ::testing::TempDir() + "/vmemfs_isf_" + GetParam() + ".json";
   std::ofstream(path) << rec.ToIsf(*truth).dump();
 
-  auto with = OpenReal(dir, {.isf = path});
+  LinuxOverrides overrides;
+  overrides.isf = path;
+  auto with = OpenReal(dir, overrides);
   ASSERT_TRUE(with);
   std::string info = Describe(*with->os);
   EXPECT_NE(info.find("types: ISF " + path), std::string::npos) << info;
