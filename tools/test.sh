@@ -9,5 +9,9 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)"
 # The libvirt tests need libvirtd (and virtlogd) running.
 tools/libvirt/start-libvirtd.sh
-(cd build && ctest --output-on-failure)
+(cd build && ctest --output-on-failure) | tee build/ctest.log
 tools/fuzz.sh "${VMEMFS_FUZZ_SECONDS:-20}"
+# One closing line for CI: ctest's own summary is followed by the fuzzers' output.
+read -r failed total < <(sed -nE 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1 \2/p' build/ctest.log |
+  tail -1)
+echo "tests: $((total - failed)) passed, ${failed} failed"
