@@ -30,52 +30,12 @@ std::string Hex(uint64_t v) {
   return buf;
 }
 
-std::string Name(std::string_view type, std::string_view path) {
-  return std::string(type) + "." + std::string(path);
-}
-
-// Collects the first error so the resolver reads as a flat list of members.
-class Resolver {
- public:
-  explicit Resolver(const KernelTypes& types) : types_(types) {}
-  const Status& status() const { return status_; }
-  uint64_t Offset(std::string_view type, std::string_view path) {
-    auto m = Lookup(type, path);
-    return m ? m->offset : 0;
-  }
-  Field Integer(std::string_view type, std::string_view path) {
-    auto m = Lookup(type, path);
-    if (!m) return {};
-    if (m->bit_size != 0 || (m->size != 1 && m->size != 2 && m->size != 4 && m->size != 8)) {
-      Fail(BadDataError(Name(type, path) + ": not an integer of 1, 2, 4 or 8 bytes"));
-      return {};
-    }
-    return {m->offset, m->size};
-  }
-  void Fail(Status s) {
-    if (status_.ok()) status_ = std::move(s);
-  }
-
- private:
-  Result<MemberInfo> Lookup(std::string_view type, std::string_view path) {
-    if (!status_.ok()) return status_;
-    auto m = types_.Member(type, path);
-    if (!m) {
-      Fail(NotFoundError("kernel has no " + Name(type, path) + " (" + m.error().message() + ")"));
-    }
-    return m;
-  }
-
-  const KernelTypes& types_;
-  Status status_;
-};
-
 void AddSizePart(ModuleLayout& l, Field f) {
   if (l.num_size_parts < ModuleLayout::kMaxSizeParts) l.size_parts[l.num_size_parts++] = f;
 }
 
 // Up to 6.3: core_layout + init_layout (+ data_layout); from 6.4: mod->mem[MOD_MEM_NUM_TYPES].
-void ResolveSizes(Resolver& r, const KernelTypes& types, ModuleLayout& l) {
+void ResolveSizes(LayoutResolver& r, const KernelTypes& types, ModuleLayout& l) {
   if (types.Has("module", "core_layout")) {
     AddSizePart(l, r.Integer("module", "core_layout.size"));
     AddSizePart(l, r.Integer("module", "init_layout.size"));
@@ -98,7 +58,7 @@ void ResolveSizes(Resolver& r, const KernelTypes& types, ModuleLayout& l) {
 }  // namespace
 
 Result<ModuleLayout> ResolveModuleLayout(const KernelTypes& types) {
-  Resolver r(types);
+  LayoutResolver r(types);
   ModuleLayout l;
   l.list = r.Offset("module", "list");
   l.name = r.Offset("module", "name");

@@ -6,52 +6,7 @@
 namespace vmemfs::vmi::linux_os {
 namespace {
 
-// Collects the first error so the resolver reads as a flat list of members.
-class Resolver {
- public:
-  explicit Resolver(const KernelTypes& types) : types_(types) {}
-  const Status& status() const { return status_; }
-
-  uint64_t Offset(std::string_view type, std::string_view path) {
-    auto m = Lookup(type, path);
-    return m ? m->offset : 0;
-  }
-  Field Integer(std::string_view type, std::string_view path) {
-    auto m = Lookup(type, path);
-    if (!m) return {};
-    if (m->bit_size != 0 || (m->size != 1 && m->size != 2 && m->size != 4 && m->size != 8)) {
-      Fail(BadDataError(Name(type, path) + ": not an integer of 1, 2, 4 or 8 bytes"));
-      return {};
-    }
-    return {m->offset, m->size};
-  }
-  uint64_t Size(std::string_view type) {
-    if (!status_.ok()) return 0;
-    auto s = types_.Size(type);
-    if (!s) Fail(s.error());
-    return s.value_or(0);
-  }
-  void Fail(Status s) {
-    if (status_.ok()) status_ = std::move(s);
-  }
-
- private:
-  static std::string Name(std::string_view type, std::string_view path) {
-    return std::string(type) + "." + std::string(path);
-  }
-  Result<MemberInfo> Lookup(std::string_view type, std::string_view path) {
-    if (!status_.ok()) return status_;
-    auto m = types_.Member(type, path);
-    if (!m)
-      Fail(NotFoundError("kernel has no " + Name(type, path) + " (" + m.error().message() + ")"));
-    return m;
-  }
-
-  const KernelTypes& types_;
-  Status status_;
-};
-
-void ResolveTask(Resolver& r, const KernelTypes& types, TaskLayout& l) {
+void ResolveTask(LayoutResolver& r, const KernelTypes& types, TaskLayout& l) {
   l.task_size = r.Size("task_struct");
   l.tasks = r.Offset("task_struct", "tasks");
   l.pid = r.Integer("task_struct", "pid");
@@ -89,13 +44,13 @@ void ResolveTask(Resolver& r, const KernelTypes& types, TaskLayout& l) {
   }
 }
 
-void ResolveCred(Resolver& r, TaskLayout& l) {
+void ResolveCred(LayoutResolver& r, TaskLayout& l) {
   static constexpr const char* kNames[8] = {"uid",  "gid",  "suid",  "sgid",
                                             "euid", "egid", "fsuid", "fsgid"};
   for (int i = 0; i < 8; ++i) l.cred_ids[i] = r.Offset("cred", kNames[i]);
 }
 
-void ResolveMm(Resolver& r, TaskLayout& l) {
+void ResolveMm(LayoutResolver& r, TaskLayout& l) {
   l.mm_size = r.Size("mm_struct");
   l.mm_pgd = r.Offset("mm_struct", "pgd");
   l.mm_arg_start = r.Offset("mm_struct", "arg_start");
@@ -138,7 +93,7 @@ void ComputeTaskWindow(TaskLayout& l) {
 
 Result<TaskLayout> ResolveTaskLayout(const KernelTypes& types) {
   TaskLayout layout;
-  Resolver r(types);
+  LayoutResolver r(types);
   ResolveTask(r, types, layout);
   ResolveCred(r, layout);
   ResolveMm(r, layout);

@@ -8,14 +8,11 @@
 
 #include "base/status.h"
 #include "vmi/linux/kernel_types.h"
+#include "vmi/linux/layout_resolver.h"
 
 namespace vmemfs::vmi::linux_os {
 
 // An integer member: byte offset and width (1, 2, 4 or 8).
-struct Field {
-  uint64_t offset = 0;
-  uint64_t size = 0;
-};
 
 struct TaskLayout {
   // task_struct
