@@ -157,8 +157,9 @@ size_t ParsePacketSize(std::string_view features) {
   for (size_t i = at + kKey.size(); i < features.size() && features[i] != ';'; ++i) {
     const char c = static_cast<char>(features[i] | 0x20);  // lower case
     const int digit = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
-    if (digit < 0 || value > GdbRemote::kMaxPacketBytes) return 0;
+    if (digit < 0) return 0;
     value = value * 16 + static_cast<size_t>(digit);
+    if (value > GdbRemote::kMaxPacketBytes) return 0;
   }
   return value;
 }
@@ -207,7 +208,8 @@ Status GdbRemote::Gone(std::string_view why) {
 Status GdbRemote::WriteAll(std::string_view bytes) {
   if (fd_ < 0) return UnavailableError(name_ + ": gdb stub connection is closed");
   while (!bytes.empty()) {
-    const ssize_t n = send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    // Non-blocking, so a stub that stops reading times out below instead of hanging us.
+    const ssize_t n = send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       pollfd p{fd_, POLLOUT, 0};
@@ -239,6 +241,14 @@ Result<bool> GdbRemote::Fill(Clock::time_point deadline) {
   if (n < 0 && (errno == EINTR || errno == EAGAIN)) return true;
   if (n == 0) return Gone("closed the connection");
   if (n < 0) return Gone(std::string("read failed: ") + std::strerror(errno));
+  // Bytes read and not yet consumed are bounded: a stub that never ends a packet is broken.
+  if (rx_pos_ > 0) {
+    rx_.erase(0, rx_pos_);
+    rx_pos_ = 0;
+  }
+  if (rx_.size() + static_cast<size_t>(n) > kMaxPacketBytes + 4) {
+    return Gone("sends more than a packet's worth without ending it");
+  }
   rx_.append(buf, static_cast<size_t>(n));
   return true;
 }

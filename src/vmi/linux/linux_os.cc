@@ -96,8 +96,17 @@ Status LinuxOs::FindModuleSymbols() {
   std::vector<Symbol> all(symbols_.symbols().begin(), symbols_.symbols().end());
   size_t kernel = all.size();
   Status first = report.errors.empty() ? Status() : report.errors.front();
+  // One budget for all modules: a hostile guest could point every module at one huge table.
+  constexpr size_t kMaxModuleSymbols = 2'000'000;
   for (const Module& m : modules) {
-    auto syms = ModuleSymbols(memory_, *module_layout_, m);
+    if (all.size() - kernel >= kMaxModuleSymbols) {
+      if (first.ok()) first = BadDataError("more than 2,000,000 module symbols; the rest skipped");
+      break;
+    }
+    ModuleLimits limits;
+    limits.max_symbols = static_cast<uint32_t>(
+        std::min<size_t>(limits.max_symbols, kMaxModuleSymbols - (all.size() - kernel)));
+    auto syms = ModuleSymbols(memory_, *module_layout_, m, limits);
     if (!syms) {
       if (first.ok()) first = syms.error().WithContext("symbols of " + m.name);
       continue;

@@ -68,7 +68,8 @@ void ReadLinked(KernelMemory& mem, const TaskLayout& l, uint64_t parent, Task& t
 }
 
 // Appends the group's threads (leader first) to task.threads.
-void ListThreads(KernelMemory& mem, const TaskLayout& l, const TaskLimits& limits, Task& task) {
+// At most `max_threads` threads.
+void ListThreads(KernelMemory& mem, const TaskLayout& l, size_t max_threads, Task& task) {
   task.threads.push_back({task.address, task.pid});
   uint64_t head, node_offset;
   if (l.has_thread_node) {
@@ -79,7 +80,7 @@ void ListThreads(KernelMemory& mem, const TaskLayout& l, const TaskLimits& limit
     head = task.address + l.thread_group;  // a ring through the threads, no separate head
     node_offset = l.thread_group;
   }
-  WalkEnd end = WalkList(mem, head, limits.max_threads_per_process, [&](uint64_t node) {
+  WalkEnd end = WalkList(mem, head, max_threads, [&](uint64_t node) {
     uint64_t thread = node - node_offset;
     if (thread == task.address) return Status();
     VMEMFS_ASSIGN_OR_RETURN(uint64_t tid, mem.Unsigned(thread + l.pid.offset, l.pid.size));
@@ -181,11 +182,13 @@ Result<std::vector<Task>> ListTasks(KernelMemory& mem, const TaskLayout& layout,
   uint64_t head = init_task_va + layout.tasks;
   VMEMFS_TRY(mem.U64(head).status().WithContext("init_task.tasks"));
   std::vector<Task> tasks;
+  size_t threads_left = limits.max_threads;
   WalkEnd end = WalkList(mem, head, limits.max_tasks, [&](uint64_t node) -> Status {
     uint64_t address = node - layout.tasks;
     auto task = ReadTask(mem, layout, address);
     if (!task) return task.error().WithContext("task_struct at " + std::to_string(address));
-    ListThreads(mem, layout, limits, *task);
+    ListThreads(mem, layout, std::min(limits.max_threads_per_process, threads_left), *task);
+    threads_left -= std::min(threads_left, task->threads.size());
     if (report != nullptr && !task->error.ok()) {
       report->errors.push_back(task->error.WithContext("pid " + std::to_string(task->pid)));
     }

@@ -23,6 +23,7 @@ inline constexpr uint32_t kPfWqWorker = 0x00000020;  // PF_WQ_WORKER
 struct TaskLimits {
   size_t max_tasks = 1'000'000;  // processes on init_task.tasks
   size_t max_threads_per_process = 100'000;
+  size_t max_threads = 1'000'000;  // over all processes: thread lists may be shared by garbage
 };
 
 struct ThreadRef {
