@@ -1,13 +1,13 @@
-// "0x1f" formatting for addresses and offsets in driver error messages.
-#ifndef VMEMFS_DRIVERS_HEX_H_
-#define VMEMFS_DRIVERS_HEX_H_
+// "0x1f" formatting for addresses and offsets in messages.
+#ifndef VMEMFS_BASE_HEX_H_
+#define VMEMFS_BASE_HEX_H_
 
 #include <cinttypes>
 #include <cstdint>
 #include <cstdio>
 #include <string>
 
-namespace vmemfs::drivers {
+namespace vmemfs {
 
 inline std::string Hex(uint64_t v) {
   char buf[24];
@@ -15,6 +15,6 @@ inline std::string Hex(uint64_t v) {
   return buf;
 }
 
-}  // namespace vmemfs::drivers
+}  // namespace vmemfs
 
-#endif  // VMEMFS_DRIVERS_HEX_H_
+#endif  // VMEMFS_BASE_HEX_H_

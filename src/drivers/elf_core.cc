@@ -10,7 +10,7 @@
 #include "base/byte_reader.h"
 #include "base/checked.h"
 #include "drivers/elf_cpu_notes.h"
-#include "drivers/hex.h"
+#include "base/hex.h"
 
 namespace vmemfs::drivers {
 namespace {

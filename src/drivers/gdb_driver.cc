@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "base/checked.h"
-#include "drivers/hex.h"
+#include "base/hex.h"
 
 namespace vmemfs::drivers {
 namespace {

@@ -6,7 +6,7 @@
 
 #include "base/byte_reader.h"
 #include "base/checked.h"
-#include "drivers/hex.h"
+#include "base/hex.h"
 
 namespace vmemfs::drivers {
 namespace {

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "base/checked.h"
-#include "drivers/hex.h"
+#include "base/hex.h"
 
 namespace vmemfs::drivers {
 

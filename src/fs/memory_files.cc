@@ -49,15 +49,17 @@ Status ShortReadOrError(const Status& s, const ReadPlan& plan) {
   return s.ok() || !plan.empty() ? Status() : s;
 }
 
+class MemoryFile;
+
 class MemoryHandle : public Handle {
  public:
-  explicit MemoryHandle(File& file) : file_(file) {}
+  explicit MemoryHandle(MemoryFile& file) : file_(file) {}
   Status Read(uint64_t offset, size_t size, ReadPlan& plan) override;
   Result<size_t> Write(uint64_t offset, std::span<const std::byte> data) override;
   Result<uint64_t> Seek(uint64_t offset, int whence) override;
 
  private:
-  File& file_;
+  MemoryFile& file_;
 };
 
 // Behaviour shared by pmem and kmem; MemoryHandle forwards here.
@@ -83,25 +85,23 @@ class MemoryFile : public File {
 };
 
 Status MemoryHandle::Read(uint64_t offset, size_t size, ReadPlan& plan) {
-  auto& file = static_cast<MemoryFile&>(file_);
-  uint64_t end = file.Size();
+  uint64_t end = file_.Size();
   if (offset >= end) return Status();
   uint64_t n = std::min<uint64_t>(size, end - offset);
-  return ShortReadOrError(file.Plan(offset, n, plan), plan);
+  return ShortReadOrError(file_.Plan(offset, n, plan), plan);
 }
 
 Result<size_t> MemoryHandle::Write(uint64_t offset, std::span<const std::byte> data) {
-  auto& file = static_cast<MemoryFile&>(file_);
-  if (!file.writable()) return UnsupportedError("mounted read-only (use --rw)");
-  if (offset >= file.Size() || data.size() > file.Size() - offset) {
+  if (!file_.writable()) return UnsupportedError("mounted read-only (use --rw)");
+  if (offset >= file_.Size() || data.size() > file_.Size() - offset) {
     return Status(ErrorCode::kOs, "write past end of memory", EFBIG);
   }
-  VMEMFS_TRY(file.Store(offset, data));
+  VMEMFS_TRY(file_.Store(offset, data));
   return data.size();
 }
 
 Result<uint64_t> MemoryHandle::Seek(uint64_t offset, int whence) {
-  return static_cast<MemoryFile&>(file_).Seek(offset, whence);
+  return file_.Seek(offset, whence);
 }
 
 class PhysicalMemoryFile : public MemoryFile {

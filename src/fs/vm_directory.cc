@@ -4,6 +4,7 @@
 
 #include <charconv>
 
+#include "base/hex.h"
 #include "fs/memory_files.h"
 #include "fs/os_directories.h"
 #include "fs/text_file.h"
@@ -12,8 +13,6 @@ namespace vmemfs::fs {
 namespace {
 
 using drivers::Register;
-
-std::string Hex(uint64_t v) { return fmt::format("0x{:x}", v); }
 
 std::string RegisterText(uint64_t value) { return fmt::format("0x{:016x}\n", value); }
 

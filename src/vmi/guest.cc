@@ -164,11 +164,12 @@ Result<uint64_t> Guest::TranslateKernel(uint64_t va) {
   return m.pa + (va - m.va);
 }
 
-Result<Mapping> Guest::TranslateToRam(uint64_t dtb, uint64_t va) {
+Result<Guest::RamRun> Guest::TranslateToRam(uint64_t dtb, uint64_t va) {
   VMEMFS_ASSIGN_OR_RETURN(Mapping m, Translate(dtb, va));
   uint64_t pa = m.pa + (va - m.va);
-  if (!RangeOf(pa)) return FaultError(va, "virtual address maps outside RAM");
-  return m;
+  const drivers::PhysRange* range = RangeOf(pa);
+  if (!range) return FaultError(va, "virtual address maps outside RAM");
+  return RamRun{pa, std::min(m.size - (va - m.va), range->end - pa)};
 }
 
 Status Guest::ReadVirtual(uint64_t dtb, uint64_t va, std::span<std::byte> out) {
@@ -238,20 +239,17 @@ Result<std::vector<VirtualRun>> Guest::MapVirtualRange(uint64_t dtb, uint64_t of
       runs.push_back({length - done, std::nullopt});
       break;
     }
-    uint64_t va = OffsetToVirtual(mode, off);
-    auto m = TranslateToRam(dtb, va);
+    // Each run stays inside one page and one RAM range: one contiguous physical read.
+    auto ram = TranslateToRam(dtb, OffsetToVirtual(mode, off));
     uint64_t n;
     std::optional<uint64_t> pa;
-    if (m) {
-      uint64_t in_page = va - m->va;
-      n = m->size - in_page;
-      pa = m->pa + in_page;
-      // Stay inside one RAM range so each run is one contiguous physical read.
-      n = std::min(n, RangeOf(*pa)->end - *pa);
-    } else if (IsFault(m.error())) {
+    if (ram) {
+      n = ram->length;
+      pa = ram->pa;
+    } else if (IsFault(ram.error())) {
       n = 4096 - (off & 4095);
     } else {
-      return m.error();
+      return ram.error();
     }
     n = std::min(n, length - done);
     if (!runs.empty() && !runs.back().pa && !pa) {
@@ -291,16 +289,12 @@ Result<uint64_t> Guest::NextHoleOffset(uint64_t dtb, uint64_t offset) {
   VMEMFS_ASSIGN_OR_RETURN(PagingMode mode, RequireMode());
   const uint64_t space = AddressSpaceSize(mode);
   for (int i = 0; i < kMaxHoleSteps && offset < space; ++i) {
-    auto m = TranslateToRam(dtb, OffsetToVirtual(mode, offset));
-    if (!m) {
-      if (IsFault(m.error())) return offset;
-      return m.error();
+    auto ram = TranslateToRam(dtb, OffsetToVirtual(mode, offset));
+    if (!ram) {
+      if (IsFault(ram.error())) return offset;
+      return ram.error();
     }
-    uint64_t va = OffsetToVirtual(mode, offset);
-    uint64_t pa = m->pa + (va - m->va);
-    // Advance to the end of the page, or of the RAM range if that comes first.
-    uint64_t n = std::min(m->size - (va - m->va), RangeOf(pa)->end - pa);
-    offset += n;
+    offset += ram->length;  // to the end of the page, or of the RAM range if that comes first
   }
   // Too long a run of data to scan: the end of the file is always a valid hole.
   return space;

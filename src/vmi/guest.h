@@ -129,8 +129,13 @@ class Guest {
   Guest(std::unique_ptr<drivers::Driver> driver, const GuestOptions& options);
   void FindKernelPageTables();
   Result<PagingMode> RequireMode() const;
-  // Mapping that covers va, with pa checked to be RAM; kFault if not.
-  Result<Mapping> TranslateToRam(uint64_t dtb, uint64_t va);
+  // The RAM bytes `va` maps to: the physical address and how many bytes from there are both
+  // in va's page and in one RAM range. kFault if va is unmapped or maps outside RAM.
+  struct RamRun {
+    uint64_t pa;
+    uint64_t length;
+  };
+  Result<RamRun> TranslateToRam(uint64_t dtb, uint64_t va);
 
   std::unique_ptr<drivers::Driver> driver_;
   // The largest RAM range that the driver maps whole, at guest-physical direct_start_.

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <optional>
 
+#include "base/hex.h"
 #include "vmi/physical_memory.h"
 
 namespace vmemfs::vmi::linux_os {
@@ -17,12 +18,6 @@ class GuestPhysical : public PhysicalMemory {
  private:
   Guest& guest_;
 };
-
-std::string Hex(uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof(buf), "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
 
 // A kernel-image virtual address -> its physical address by the image's linear map. Wraps
 // modulo 2^64 on purpose: phys_base is negative when the image sits below its link address.

@@ -1,5 +1,7 @@
 #include "vmi/linux/modules.h"
 
+#include <fmt/format.h>
+
 #include <cctype>
 #include <cinttypes>
 #include <cstdio>
@@ -22,13 +24,8 @@ constexpr uint64_t kElf64SymSize = 24;  // st_name u32, info u8, other u8, shndx
 // name_offset, namespace_offset, each an s32 relative to its own address.
 constexpr uint64_t kKernelSymbolSize = 12;
 
-// "0x" and 16 hex digits, as the kernel's %px prints a 64-bit pointer. (vmemfs_vmi does not
-// link libfmt.)
-std::string Hex(uint64_t v) {
-  char buf[19];
-  std::snprintf(buf, sizeof(buf), "0x%016" PRIx64, v);
-  return buf;
-}
+// "0x" and 16 hex digits, as the kernel's %px prints a 64-bit pointer.
+std::string PointerText(uint64_t v) { return fmt::format("0x{:016x}", v); }
 
 void AddSizePart(ModuleLayout& l, Field f) {
   if (l.num_size_parts < ModuleLayout::kMaxSizeParts) l.size_parts[l.num_size_parts++] = f;
@@ -148,7 +145,7 @@ Result<std::vector<Module>> ListModules(KernelMemory& mem, const ModuleLayout& l
   WalkEnd end = WalkList(mem, modules_head, limits.max_modules, [&](uint64_t node) -> Status {
     uint64_t address = node - layout.list;
     auto m = ReadModule(mem, layout, address);
-    if (!m) return m.error().WithContext("module at " + Hex(address));
+    if (!m) return m.error().WithContext("module at " + PointerText(address));
     ReadUsers(mem, layout, limits, *m);
     if (report != nullptr && !m->error.ok()) {
       report->errors.push_back(m->error.WithContext("module " + m->name));
@@ -271,7 +268,7 @@ std::string ModulesText(const std::vector<Module>& modules) {
     for (const std::string& user : m.used_by) out += user + ",";
     if (m.permanent) out += "[permanent],";
     if (m.used_by.empty() && !m.permanent) out += "-";
-    out += " " + std::string(StateText(m.state)) + " " + Hex(m.base);
+    out += " " + std::string(StateText(m.state)) + " " + PointerText(m.base);
     if (m.taints != 0) out += " " + TaintText(m);
     out += "\n";
   }

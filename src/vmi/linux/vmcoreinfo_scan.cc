@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/hex.h"
 #include "vmi/linux/kernel_layout.h"
 #include "vmi/linux/vmcoreinfo.h"
 
@@ -24,12 +25,6 @@ constexpr size_t kMaxHeaderCandidates = 64;
 // x86_64 links the kernel at __START_KERNEL = 0xffffffff81000000 (CONFIG_PHYSICAL_START
 // 16 MiB, the default on every distribution kernel); KASLR slides it by KERNELOFFSET.
 constexpr uint64_t kDefaultStartKernel = 0xffffffff81000000ull;
-
-std::string Hex(uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof(buf), "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
 
 using HitFn = std::function<void(uint64_t pa)>;
 
