@@ -86,7 +86,7 @@ FileMap MapFile(const std::string& path) {
 std::unique_ptr<vmi::Guest> OpenGuest(const std::string& path) {
   auto driver = drivers::OpenSnapshot(path, {});
   if (!driver) Die(driver.error().ToString());
-  auto guest = vmi::Guest::Create(std::move(*driver));
+  auto guest = vmi::Guest::Open(std::move(*driver));
   if (!guest) Die(guest.error().ToString());
   return std::move(*guest);
 }
@@ -133,6 +133,7 @@ struct Env {
   Addresses pa;                      // guest-physical, for Guest
   Addresses off;                     // file offsets, for the memcpy baseline
   std::unique_ptr<vmi::Guest> core;  // VMEMFS_BENCH_CORE
+  vmi::AddressSpace kernel{};        // its kernel's page tables (from its registers)
   uint64_t kernel_va = 0;
 };
 
@@ -219,7 +220,7 @@ void MemcpyByWords(benchmark::State& state) {
 void ReadKernel(benchmark::State& state) {
   std::byte buf[kWord];
   for (auto _ : state) {
-    Status s = env->core->ReadKernel(env->kernel_va, buf);
+    Status s = env->core->ReadVirtual(env->kernel, env->kernel_va, buf);
     if (!s.ok()) state.SkipWithError(s.ToString().c_str());
     benchmark::DoNotOptimize(buf);
   }
@@ -249,17 +250,15 @@ uint64_t KernelHalfStart(vmi::PagingMode mode) {
 }
 
 // A kernel symbol from VMCOREINFO when it translates, else the first mapped kernel-half page.
-std::optional<uint64_t> FindKernelVa(vmi::Guest& guest) {
-  if (!guest.paging_mode() || !guest.kernel_dtb()) return std::nullopt;
-  if (auto info = guest.driver().VmcoreInfo()) {
+std::optional<uint64_t> FindKernelVa(vmi::Guest& guest, const vmi::AddressSpace& kernel) {
+  if (auto info = guest.CarriedVmcoreInfo()) {
     for (const char* name : {"init_uts_ns", "swapper_pg_dir", "init_task"}) {
       auto va = VmcoreSymbol(*info, name);
-      if (va && guest.TranslateKernel(*va)) return va;
+      if (va && guest.Translate(kernel, *va)) return va;
     }
   }
-  const vmi::PagingMode mode = *guest.paging_mode();
-  auto off =
-      guest.NextDataOffset(*guest.kernel_dtb(), vmi::VirtualToOffset(mode, KernelHalfStart(mode)));
+  const vmi::PagingMode mode = kernel.mode;
+  auto off = guest.NextDataOffset(kernel, vmi::VirtualToOffset(mode, KernelHalfStart(mode)));
   if (!off || !*off) return std::nullopt;
   return vmi::OffsetToVirtual(mode, **off);
 }
@@ -268,7 +267,10 @@ void SetUpCore(Env& e) {
   const char* core = std::getenv("VMEMFS_BENCH_CORE");
   if (core == nullptr || *core == '\0') return;
   e.core = OpenGuest(core);
-  auto va = FindKernelVa(*e.core);
+  auto view = e.core->Kernel();
+  if (!view->space) Die(std::string("no kernel page tables in ") + core);
+  e.kernel = *view->space;
+  auto va = FindKernelVa(*e.core, e.kernel);
   if (!va) Die(std::string("no mapped kernel address found in ") + core);
   e.kernel_va = *va;
 }

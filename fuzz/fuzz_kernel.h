@@ -35,9 +35,9 @@ class FuzzKernel {
     Put64(driver->ram, 0x1000 + 8 * ((kBase >> 39) & 511), 0x2000 | 0x3);  // PML4 -> PDPT
     Put64(driver->ram, 0x2000, 0x83);  // 1 GiB page at physical 0
     if (!image.empty()) std::memcpy(driver->ram.data() + kImage, image.data(), image.size());
-    guest_ = std::move(*vmi::Guest::Create(std::move(driver)));
-    guest_->SetKernelPageTables(vmi::PagingMode::kIa32e4, 0x1000, "fuzz");
-    mem_ = std::make_unique<vmi::linux_os::KernelMemory>(*guest_);
+    guest_ = std::move(*vmi::Guest::Open(std::move(driver)));
+    mem_ = std::make_unique<vmi::linux_os::KernelMemory>(
+        *guest_, vmi::AddressSpace{vmi::PagingMode::kIa32e4, 0x1000});
   }
   vmi::linux_os::KernelMemory& mem() { return *mem_; }
   // The kernel VA of byte `offset` of the image.

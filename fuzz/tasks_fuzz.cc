@@ -63,7 +63,7 @@ void Run(const uint8_t* data, size_t size) {
   if (tasks) {
     Require(tasks->size() <= limits.max_tasks);
     for (const Task& t : *tasks) CheckTask(t, limits);
-    if (report.truncated) Require(!report.errors.empty());
+    if (report.truncated) Require(!report.stopped.ok());
   }
   if (auto task = ReadTask(k.mem(), layout, FuzzKernel::Va(head))) CheckTask(*task, limits);
 }

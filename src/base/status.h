@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <variant>
 
@@ -85,6 +86,13 @@ template <typename T>
 class [[nodiscard]] Result {
  public:
   Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
+  // From anything a T can be made of, as std::expected: a Result<std::optional<X>> from an X.
+  template <typename U, typename = std::enable_if_t<
+                            !std::is_same_v<std::decay_t<U>, T> &&
+                            !std::is_same_v<std::decay_t<U>, Status> &&
+                            !std::is_same_v<std::decay_t<U>, Result> &&
+                            std::is_constructible_v<T, U&&>>>
+  Result(U&& value) : v_(T(std::forward<U>(value))) {}  // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {  // NOLINT
     assert(!std::get<Status>(v_).ok() && "a Result needs a value or an error");
   }

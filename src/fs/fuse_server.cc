@@ -76,12 +76,20 @@ void OnLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   e.ino = (*node)->ino;
   e.attr = AttrOf(server, **node);
   e.attr_timeout = e.entry_timeout = server.options.cache_timeout;
-  fuse_reply_entry(req, &e);
+  // The kernel counts a lookup only if it got the reply.
+  if (fuse_reply_entry(req, &e) != 0) server.tree->Forget(e.ino, 1);
 }
 
-void OnForget(fuse_req_t req, fuse_ino_t, uint64_t) { fuse_reply_none(req); }
+void OnForget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+  ServerOf(req).tree->Forget(ino, nlookup);
+  fuse_reply_none(req);
+}
 
-void OnForgetMulti(fuse_req_t req, size_t, fuse_forget_data*) { fuse_reply_none(req); }
+void OnForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+  Tree& tree = *ServerOf(req).tree;
+  for (size_t i = 0; i < count; ++i) tree.Forget(forgets[i].ino, forgets[i].nlookup);
+  fuse_reply_none(req);
+}
 
 void OnGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   Server& server = ServerOf(req);
@@ -335,13 +343,13 @@ class Session {
 
 }  // namespace
 
-Status Serve(Tree& tree, const ServeOptions& options) {
+Status Serve(Tree& tree, const ServeOptions& options, const std::function<void()>& on_mounted) {
   Server server{&tree, options, getuid(), getgid(), {}};
   clock_gettime(CLOCK_REALTIME, &server.mount_time);
   static const fuse_lowlevel_ops ops = MakeOps();
   Session session;
   VMEMFS_TRY(session.Start(server, ops));
-  if (fuse_daemonize(options.foreground) != 0) return OsError("cannot daemonize");
+  if (on_mounted) on_mounted();
   int rc;
   if (options.single_threaded) {
     rc = fuse_session_loop(session.get());

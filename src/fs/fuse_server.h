@@ -2,6 +2,7 @@
 #ifndef VMEMFS_FS_FUSE_SERVER_H_
 #define VMEMFS_FS_FUSE_SERVER_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -13,7 +14,7 @@ namespace vmemfs::fs {
 struct ServeOptions {
   std::string mountpoint;
   std::vector<std::string> fuse_options;  // each as given to -o (comma lists allowed)
-  bool foreground = false;
+  bool foreground = false;  // for main: whether to daemonize (fs/daemon.h)
   bool single_threaded = false;
   bool debug = false;
   bool writable = false;  // --rw (files know it; here for messages)
@@ -23,8 +24,10 @@ struct ServeOptions {
   unsigned max_threads = 10;
 };
 
-// Blocks until the file system is unmounted or a signal arrives. Errors: mounting failed.
-Status Serve(Tree& tree, const ServeOptions& options);
+// Mounts, calls `on_mounted` (if set), then blocks until the file system is unmounted or a
+// signal arrives. Errors: mounting failed.
+Status Serve(Tree& tree, const ServeOptions& options,
+             const std::function<void()>& on_mounted = nullptr);
 
 }  // namespace vmemfs::fs
 

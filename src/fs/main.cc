@@ -14,11 +14,13 @@
 #include <vector>
 
 #include "drivers/registry.h"
+#include "fs/daemon.h"
 #include "fs/fuse_server.h"
 #include "fs/tree.h"
 #include "fs/vm.h"
 #include "fs/vm_directory.h"
 #include "fs/vm_set_provider.h"
+#include "vmi/os_registry.h"
 
 namespace {
 
@@ -45,9 +47,9 @@ Source ParseSource(const std::string& arg) {
   return {base, arg};
 }
 
-Result<std::vector<std::unique_ptr<vmemfs::fs::Vm>>> OpenAll(const std::vector<std::string>& args,
-                                                             bool writable,
-                                                             const vmemfs::vmi::DetectOptions& os) {
+Result<std::vector<std::unique_ptr<vmemfs::fs::Vm>>> OpenAll(
+    const std::vector<std::string>& args, bool writable,
+    const std::shared_ptr<const vmemfs::vmi::OsFinders>& os) {
   std::vector<std::unique_ptr<vmemfs::fs::Vm>> vms;
   std::set<std::string> names;
   for (const std::string& arg : args) {
@@ -111,8 +113,7 @@ int main(int argc, char** argv) {
   app.add_option("--threads", serve.max_threads, "maximum FUSE worker threads")
       ->check(CLI::Range(1u, 64u));
   // Overrides for exotic kernels (never needed with BTF); they apply to every SOURCE.
-  vmemfs::vmi::DetectOptions os_options;
-  auto& overrides = os_options.linux_overrides;
+  vmemfs::vmi::OsOverrides overrides;
   app.add_option("--symbols", overrides.system_map,
                  "a System.map for Linux kernels whose kallsyms cannot be found");
   app.add_option("--isf", overrides.isf,
@@ -129,25 +130,35 @@ int main(int argc, char** argv) {
   serve.foreground = serve.foreground || serve.debug;
 
   if (Status s = CheckMountpoint(serve.mountpoint); !s.ok()) return Fail(s);
-  if (Status s = overrides.Load(); !s.ok()) return Fail(s);
-  auto vms = OpenAll(positional, serve.writable, os_options);
-  if (!vms) return Fail(vms.error());
+  auto os_finders = vmemfs::vmi::OsFinders::Create(overrides);
+  if (!os_finders) return Fail(os_finders.error());
+
+  // From here on threads may start (libvirt, live drivers): go to the background first. The
+  // terminal still sees every error below, and the exit status says whether the mount came up.
+  vmemfs::fs::Daemon daemon(serve.foreground);
+  auto failed = [&daemon](const Status& s) {
+    int rc = Fail(s);
+    daemon.Failed();
+    return rc;
+  };
+  auto vms = OpenAll(positional, serve.writable, *os_finders);
+  if (!vms) return failed(vms.error());
 
   vmemfs::fs::Tree tree;
   for (const auto& vm : *vms) {
-    if (vm->guest->driver().live()) serve.cache_timeout = 1.0;  // processes come and go
-    vmemfs::fs::VmDirectoryOptions options{vm->name, vm->spec, serve.writable};
-    if (Status s = vmemfs::fs::AddVmDirectory(tree, *vm->guest, vm->os.get(), options); !s.ok()) {
-      return Fail(s);
-    }
+    if (vm->guest->live()) serve.cache_timeout = 1.0;  // processes come and go
+    Status s = vmemfs::fs::AddVmDirectory(tree, *vm->guest, {vm->name, vm->spec});
+    if (!s.ok()) return failed(s);
   }
   if (!libvirt_uri.empty()) {
     auto set = vmemfs::drivers::OpenSourceSet("libvirt:" + libvirt_uri);
-    if (!set) return Fail(set.error());
+    if (!set) return failed(set.error());
     serve.cache_timeout = 1.0;  // domains come and go
     tree.SetRootProvider(
-        vmemfs::fs::MakeVmSetProvider(tree, std::move(*set), serve.writable, os_options));
+        vmemfs::fs::MakeVmSetProvider(std::move(*set), serve.writable, *os_finders));
   }
-  if (Status s = vmemfs::fs::Serve(tree, serve); !s.ok()) return Fail(s);
+  if (Status s = vmemfs::fs::Serve(tree, serve, [&daemon] { daemon.Ready(); }); !s.ok()) {
+    return failed(s);
+  }
   return 0;
 }

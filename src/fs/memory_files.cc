@@ -8,6 +8,7 @@ namespace vmemfs::fs {
 namespace {
 
 using vmi::Guest;
+using vmi::MemoryRun;
 
 // Copies page by page, so a failure keeps the pages before it as a short read.
 Status PlanCopy(Guest& guest, uint64_t pa, uint64_t length, ReadPlan& plan) {
@@ -23,23 +24,23 @@ Status PlanCopy(Guest& guest, uint64_t pa, uint64_t length, ReadPlan& plan) {
   return s;
 }
 
-// Adds `length` bytes of RAM at `pa` to the plan: spliced from the driver's file, viewed in
-// its mapping, or copied, in that order of preference.
-Status PlanPhysical(Guest& guest, uint64_t pa, uint64_t length, ReadPlan& plan) {
-  const drivers::Driver& driver = guest.driver();
-  while (length > 0) {
-    uint64_t n;
-    if (auto extent = driver.FileBacked(pa); extent && extent->length > 0) {
-      n = std::min(length, extent->length);
-      plan.AddFile(extent->fd, extent->offset, n);
-    } else if (auto mapped = driver.Mapped(pa); !mapped.empty() && !driver.live()) {
-      n = std::min<uint64_t>(length, mapped.size());
-      plan.AddMemory(mapped.data(), n);
-    } else {
-      return PlanCopy(guest, pa, length, plan);
+// Adds the guest's runs to the reply: splice, view or copy as the guest planned them.
+Status AddRuns(Guest& guest, const std::vector<MemoryRun>& runs, ReadPlan& plan) {
+  for (const MemoryRun& run : runs) {
+    switch (run.kind) {
+      case MemoryRun::Kind::kFile:
+        plan.AddFile(run.fd, run.file_offset, run.length);
+        break;
+      case MemoryRun::Kind::kMapped:
+        plan.AddMemory(run.data, run.length);
+        break;
+      case MemoryRun::Kind::kCopy:
+        VMEMFS_TRY(PlanCopy(guest, run.pa, run.length, plan));
+        break;
+      case MemoryRun::Kind::kHole:
+        plan.AddZeros(run.length);
+        break;
     }
-    pa += n;
-    length -= n;
   }
   return Status();
 }
@@ -62,17 +63,16 @@ class MemoryHandle : public Handle {
   MemoryFile& file_;
 };
 
-// Behaviour shared by pmem and kmem; MemoryHandle forwards here.
+// Behaviour shared by every memory file; MemoryHandle forwards here.
 class MemoryFile : public File {
  public:
-  MemoryFile(Guest& guest, bool writable) : guest_(guest), writable_(writable) {}
-  bool writable() const override { return writable_; }
+  explicit MemoryFile(Guest& guest) : guest_(guest) {}
+  bool writable() const override { return guest_.writable(); }
   Result<std::unique_ptr<Handle>> Open() override {
     auto h = std::make_unique<MemoryHandle>(*this);
-    // Snapshot bytes never change behind us; a live guest's do, so every read() of a live
-    // file goes to the guest (direct I/O; private mmap still works, as yara needs).
-    h->keep_cache = !guest_.driver().live();
-    h->direct_io = guest_.driver().live();
+    // Snapshot bytes never change behind us; a live guest's do.
+    h->keep_cache = !guest_.live();
+    h->direct_io = guest_.live();
     return std::unique_ptr<Handle>(std::move(h));
   }
   virtual Status Plan(uint64_t offset, uint64_t length, ReadPlan& plan) = 0;
@@ -81,7 +81,6 @@ class MemoryFile : public File {
 
  protected:
   Guest& guest_;
-  const bool writable_;
 };
 
 Status MemoryHandle::Read(uint64_t offset, size_t size, ReadPlan& plan) {
@@ -110,19 +109,7 @@ class PhysicalMemoryFile : public MemoryFile {
   uint64_t Size() const override { return guest_.memory_size(); }
 
   Status Plan(uint64_t offset, uint64_t length, ReadPlan& plan) override {
-    auto ranges = guest_.ranges();
-    uint64_t pa = offset, end = offset + length;
-    for (const auto& r : ranges) {
-      if (r.end <= pa) continue;
-      if (r.start >= end) break;
-      plan.AddZeros(std::max(r.start, pa) - pa);  // gap before this range
-      pa = std::max(r.start, pa);
-      uint64_t n = std::min(end, r.end) - pa;
-      VMEMFS_TRY(PlanPhysical(guest_, pa, n, plan));
-      pa += n;
-    }
-    plan.AddZeros(end - pa);
-    return Status();
+    return AddRuns(guest_, guest_.PlanPhysical(offset, length), plan);
   }
 
   Status Store(uint64_t offset, std::span<const std::byte> data) override {
@@ -149,74 +136,77 @@ class PhysicalMemoryFile : public MemoryFile {
 // File offset o is the address-space offset base_ + o (see vmi::VirtualToOffset).
 class VirtualMemoryFile : public MemoryFile {
  public:
-  VirtualMemoryFile(Guest& guest, uint64_t dtb, bool writable, uint64_t base, uint64_t size)
-      : MemoryFile(guest, writable),
-        dtb_(dtb),
-        mode_(*guest.paging_mode()),
-        base_(base),
-        size_(size) {}
+  VirtualMemoryFile(Guest& guest, vmi::PagingMode mode, SpaceSource space, uint64_t base,
+                    uint64_t size)
+      : MemoryFile(guest), mode_(mode), space_(std::move(space)), base_(base), size_(size) {}
   uint64_t Size() const override { return size_; }
 
   Status Plan(uint64_t offset, uint64_t length, ReadPlan& plan) override {
     // Each call resolves up to this many physically contiguous runs or holes.
     constexpr size_t kMaxRunsPerCall = 512;
+    VMEMFS_ASSIGN_OR_RETURN(vmi::AddressSpace space, Space());
     uint64_t done = 0;
     while (done < length) {
-      VMEMFS_ASSIGN_OR_RETURN(auto runs, guest_.MapVirtualRange(dtb_, base_ + offset + done,
-                                                                length - done, kMaxRunsPerCall));
-      for (const vmi::VirtualRun& run : runs) {
-        if (run.pa) {
-          VMEMFS_TRY(PlanPhysical(guest_, *run.pa, run.length, plan));
-        } else {
-          plan.AddZeros(run.length);
-        }
-        done += run.length;
-      }
+      VMEMFS_ASSIGN_OR_RETURN(auto runs, guest_.PlanVirtual(space, base_ + offset + done,
+                                                            length - done, kMaxRunsPerCall));
+      // A copy that fails part-way returns its error after the bytes before it: the caller
+      // makes that a short read.
+      VMEMFS_TRY(AddRuns(guest_, runs, plan));
+      for (const MemoryRun& run : runs) done += run.length;
     }
     return Status();
   }
 
   Status Store(uint64_t offset, std::span<const std::byte> data) override {
-    return guest_.WriteVirtual(dtb_, vmi::OffsetToVirtual(mode_, base_ + offset), data);
+    VMEMFS_ASSIGN_OR_RETURN(vmi::AddressSpace space, Space());
+    return guest_.WriteVirtual(space, vmi::OffsetToVirtual(mode_, base_ + offset), data);
   }
 
   Result<uint64_t> Seek(uint64_t offset, int whence) override {
     if (offset >= size_) return NotFoundError("past end of file");
+    VMEMFS_ASSIGN_OR_RETURN(vmi::AddressSpace space, Space());
     if (whence == SEEK_HOLE) {
-      VMEMFS_ASSIGN_OR_RETURN(uint64_t hole, guest_.NextHoleOffset(dtb_, base_ + offset));
+      VMEMFS_ASSIGN_OR_RETURN(uint64_t hole, guest_.NextHoleOffset(space, base_ + offset));
       return std::min(hole - base_, size_);
     }
-    VMEMFS_ASSIGN_OR_RETURN(auto data, guest_.NextDataOffset(dtb_, base_ + offset));
+    VMEMFS_ASSIGN_OR_RETURN(auto data, guest_.NextDataOffset(space, base_ + offset));
     if (!data || *data - base_ >= size_) return NotFoundError("no data after offset");
     return *data - base_;
   }
 
  private:
-  const uint64_t dtb_;
+  // The space now; one whose paging mode is not the file's (a new kernel) cannot be read
+  // through this file.
+  Result<vmi::AddressSpace> Space() {
+    VMEMFS_ASSIGN_OR_RETURN(vmi::AddressSpace space, space_());
+    if (space.mode != mode_) return UnavailableError("the guest changed its paging mode");
+    return space;
+  }
+
   const vmi::PagingMode mode_;
+  const SpaceSource space_;
   const uint64_t base_;
   const uint64_t size_;
 };
 
 }  // namespace
 
-std::unique_ptr<File> MakePhysicalMemoryFile(Guest& guest, bool writable) {
-  return std::make_unique<PhysicalMemoryFile>(guest, writable && guest.driver().writable());
+std::unique_ptr<File> MakePhysicalMemoryFile(Guest& guest) {
+  return std::make_unique<PhysicalMemoryFile>(guest);
 }
 
-std::unique_ptr<File> MakeVirtualMemoryFile(Guest& guest, uint64_t dtb, bool writable) {
-  return std::make_unique<VirtualMemoryFile>(guest, dtb, writable && guest.driver().writable(), 0,
-                                             vmi::AddressSpaceSize(*guest.paging_mode()));
+std::unique_ptr<File> MakeVirtualMemoryFile(Guest& guest, vmi::PagingMode mode,
+                                            SpaceSource space) {
+  return std::make_unique<VirtualMemoryFile>(guest, mode, std::move(space), 0,
+                                             vmi::AddressSpaceSize(mode));
 }
 
-std::unique_ptr<File> MakeVirtualWindowFile(Guest& guest, uint64_t dtb, uint64_t va,
-                                            uint64_t length, bool writable) {
-  vmi::PagingMode mode = *guest.paging_mode();
-  uint64_t base = vmi::VirtualToOffset(mode, va);
-  length =
-      std::min(length, vmi::AddressSpaceSize(mode) - std::min(base, vmi::AddressSpaceSize(mode)));
-  return std::make_unique<VirtualMemoryFile>(guest, dtb, writable && guest.driver().writable(),
-                                             base, length);
+std::unique_ptr<File> MakeVirtualWindowFile(Guest& guest, vmi::PagingMode mode,
+                                            SpaceSource space, uint64_t va, uint64_t length) {
+  const uint64_t size = vmi::AddressSpaceSize(mode);
+  const uint64_t base = vmi::VirtualToOffset(mode, va);
+  length = std::min(length, size - std::min(base, size));
+  return std::make_unique<VirtualMemoryFile>(guest, mode, std::move(space), base, length);
 }
 
 }  // namespace vmemfs::fs

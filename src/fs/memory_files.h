@@ -1,14 +1,17 @@
-// pmem and kmem: guest memory as sparse files.
+// pmem, kmem, proc/<pid>/mem and windows of them: guest memory as sparse files.
 //
-// pmem: file offset = guest-physical address; size = highest RAM address + 1; gaps between
-// RAM ranges are holes (zeros, SEEK_HOLE). kmem (and later per-process memory): file offset =
-// virtual address modulo the address-space size (vmi::VirtualToOffset); unmapped pages and
-// pages mapped to non-RAM are holes. Bytes come from the driver's file (spliced) where it has
-// one, so streaming a large snapshot does not grow the daemon.
+// pmem: file offset = guest-physical address; size = highest RAM address + 1; gaps between RAM
+// ranges are holes (zeros, SEEK_HOLE). Virtual files: file offset = virtual address modulo the
+// address-space size (vmi::VirtualToOffset); unmapped pages and pages mapped to non-RAM are
+// holes. How each byte is served is the Guest's read plan: spliced from the source's file,
+// sent from its mapping, or copied. Snapshot files may be cached by the kernel; a live
+// guest's are read through at every read() (direct I/O; private mmap still works, as yara
+// needs).
 #ifndef VMEMFS_FS_MEMORY_FILES_H_
 #define VMEMFS_FS_MEMORY_FILES_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "fs/file.h"
@@ -16,14 +19,19 @@
 
 namespace vmemfs::fs {
 
-// `guest` must outlive the file. Writable only if `writable` and the driver is.
-std::unique_ptr<File> MakePhysicalMemoryFile(vmi::Guest& guest, bool writable);
-// The address space whose page-table root is `dtb`. REQUIRES: guest.paging_mode().
-std::unique_ptr<File> MakeVirtualMemoryFile(vmi::Guest& guest, uint64_t dtb, bool writable);
-// A window of that address space: file offset 0 is virtual address `va`, the size `length`
-// (one VMA, one symbol). Holes and errors as in the whole space.
-std::unique_ptr<File> MakeVirtualWindowFile(vmi::Guest& guest, uint64_t dtb, uint64_t va,
-                                            uint64_t length, bool writable);
+// The page tables a virtual file reads through, found again at each read: a process that
+// execs gets new ones, and so does a new kernel.
+using SpaceSource = std::function<Result<vmi::AddressSpace>()>;
+
+// `guest` must outlive the file. Writable when the guest is (--rw).
+std::unique_ptr<File> MakePhysicalMemoryFile(vmi::Guest& guest);
+// A whole address space of paging mode `mode`.
+std::unique_ptr<File> MakeVirtualMemoryFile(vmi::Guest& guest, vmi::PagingMode mode,
+                                            SpaceSource space);
+// A window of it: file offset 0 is virtual address `va`, the size `length` (one VMA, one
+// symbol). Holes and errors as in the whole space.
+std::unique_ptr<File> MakeVirtualWindowFile(vmi::Guest& guest, vmi::PagingMode mode,
+                                            SpaceSource space, uint64_t va, uint64_t length);
 
 }  // namespace vmemfs::fs
 

@@ -8,77 +8,28 @@
 namespace vmemfs::fs {
 namespace {
 
+using Text = std::shared_ptr<const std::string>;
+
+// One open: the text as it was then (shared, so a newer text does not disturb it).
 class TextHandle : public Handle {
  public:
-  explicit TextHandle(const std::string& text) : text_(text) {}
-  explicit TextHandle(std::string&& text) : owned_(std::move(text)), text_(owned_) {}
+  TextHandle(Text text, const WriteHandler& on_write, bool live)
+      : text_(std::move(text)), on_write_(on_write) {
+    keep_cache = !live;
+    direct_io = live;  // the size may change between opens
+  }
 
   Status Read(uint64_t offset, size_t size, ReadPlan& plan) override {
-    if (offset >= text_.size()) return Status();
-    plan.AddMemory(text_.data() + offset, std::min<uint64_t>(size, text_.size() - offset));
+    if (offset >= text_->size()) return Status();
+    plan.AddMemory(text_->data() + offset, std::min<uint64_t>(size, text_->size() - offset));
     return Status();
   }
 
   Result<uint64_t> Seek(uint64_t offset, int whence) override {
-    if (offset >= text_.size()) return NotFoundError("past end of file");
-    return whence == SEEK_DATA ? offset : text_.size();
+    if (offset >= text_->size()) return NotFoundError("past end of file");
+    return whence == SEEK_DATA ? offset : text_->size();
   }
 
- private:
-  const std::string owned_;  // for text made for this open only
-  const std::string& text_;
-};
-
-class TextFile : public File {
- public:
-  explicit TextFile(std::string text) : text_(std::move(text)) {}
-  uint64_t Size() const override { return text_.size(); }
-  Result<std::unique_ptr<Handle>> Open() override {
-    return std::unique_ptr<Handle>(std::make_unique<TextHandle>(text_));
-  }
-
- private:
-  const std::string text_;
-};
-
-class LazyTextFile : public File {
- public:
-  explicit LazyTextFile(TextGenerator generate) : generate_(std::move(generate)) {}
-  uint64_t Size() const override {
-    Generate();
-    return text_.size();
-  }
-  Result<std::unique_ptr<Handle>> Open() override {
-    Generate();
-    if (!status_.ok()) return status_;
-    return std::unique_ptr<Handle>(std::make_unique<TextHandle>(text_));
-  }
-
- private:
-  void Generate() const {
-    std::call_once(once_, [this] {
-      auto text = generate_();
-      if (text) {
-        text_ = std::move(*text);
-      } else {
-        status_ = text.error();
-      }
-    });
-  }
-  TextGenerator generate_;
-  mutable std::once_flag once_;
-  mutable std::string text_;  // written once, under once_
-  mutable Status status_;
-};
-
-// A text made for one open, plus what writes do.
-class LiveTextHandle : public TextHandle {
- public:
-  LiveTextHandle(std::string text, const WriteHandler& on_write)
-      : TextHandle(std::move(text)), on_write_(on_write) {
-    keep_cache = false;
-    direct_io = true;  // the size changes between opens
-  }
   Result<size_t> Write(uint64_t, std::span<const std::byte> data) override {
     if (!on_write_) return UnsupportedError("file is not writable");
     std::string_view text(reinterpret_cast<const char*>(data.data()), data.size());
@@ -90,40 +41,58 @@ class LiveTextHandle : public TextHandle {
   }
 
  private:
-  const WriteHandler& on_write_;
+  const Text text_;
+  const WriteHandler& on_write_;  // the file's, which outlives its handles
 };
 
-class LiveTextFile : public File {
+class TextFile : public File {
  public:
-  LiveTextFile(TextGenerator generate, WriteHandler on_write)
-      : generate_(std::move(generate)), on_write_(std::move(on_write)) {}
+  TextFile(vmi::Guest* guest, TextGenerator generate, WriteHandler on_write)
+      : guest_(guest), generate_(std::move(generate)), on_write_(std::move(on_write)) {}
+
   uint64_t Size() const override {
-    auto text = generate_();
-    return text ? text->size() : 0;
+    auto text = Current(/*fresh=*/false);
+    return text ? (*text)->size() : 0;
   }
   bool writable() const override { return static_cast<bool>(on_write_); }
+
   Result<std::unique_ptr<Handle>> Open() override {
-    VMEMFS_ASSIGN_OR_RETURN(std::string text, generate_());
-    return std::unique_ptr<Handle>(std::make_unique<LiveTextHandle>(std::move(text), on_write_));
+    const bool live = guest_ != nullptr && guest_->live();
+    VMEMFS_ASSIGN_OR_RETURN(Text text, Current(/*fresh=*/live));
+    return std::unique_ptr<Handle>(std::make_unique<TextHandle>(std::move(text), on_write_, live));
   }
 
  private:
-  TextGenerator generate_;
-  WriteHandler on_write_;
+  // The text of the guest's current generation, made now if there is none or `fresh`.
+  Result<Text> Current(bool fresh) const {
+    const uint64_t generation = guest_ != nullptr ? guest_->generation() : 0;
+    std::lock_guard lock(mu_);
+    if (fresh || !made_ || generation != generation_) {
+      Result<std::string> text = generate_();
+      status_ = text.status();
+      text_ = std::make_shared<const std::string>(text ? std::move(*text) : std::string());
+      generation_ = generation;
+      made_ = true;
+    }
+    if (!status_.ok()) return status_;
+    return text_;
+  }
+
+  vmi::Guest* const guest_;
+  const TextGenerator generate_;
+  const WriteHandler on_write_;
+  mutable std::mutex mu_;
+  mutable bool made_ = false;      // GUARDED_BY(mu_)
+  mutable uint64_t generation_ = 0;  // GUARDED_BY(mu_)
+  mutable Text text_;              // GUARDED_BY(mu_)
+  mutable Status status_;          // GUARDED_BY(mu_)
 };
 
 }  // namespace
 
-std::unique_ptr<File> MakeLiveTextFile(TextGenerator generate, WriteHandler on_write) {
-  return std::make_unique<LiveTextFile>(std::move(generate), std::move(on_write));
-}
-
-std::unique_ptr<File> MakeLazyTextFile(TextGenerator generate) {
-  return std::make_unique<LazyTextFile>(std::move(generate));
-}
-
-std::unique_ptr<File> MakeTextFile(std::string text) {
-  return std::make_unique<TextFile>(std::move(text));
+std::unique_ptr<File> MakeTextFile(vmi::Guest* guest, TextGenerator generate,
+                                   WriteHandler on_write) {
+  return std::make_unique<TextFile>(guest, std::move(generate), std::move(on_write));
 }
 
 }  // namespace vmemfs::fs

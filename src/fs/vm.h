@@ -1,4 +1,4 @@
-// One VM as the filesystem serves it: its source opened, its guest and (if recognised) its OS.
+// One VM as the filesystem serves it: its source opened as a Guest.
 #ifndef VMEMFS_FS_VM_H_
 #define VMEMFS_FS_VM_H_
 
@@ -7,7 +7,7 @@
 
 #include "base/status.h"
 #include "vmi/guest.h"
-#include "vmi/os.h"
+#include "vmi/os_registry.h"
 
 namespace vmemfs::fs {
 
@@ -15,15 +15,13 @@ struct Vm {
   std::string name;  // directory name
   std::string spec;  // the SOURCE
   std::unique_ptr<vmi::Guest> guest;
-  std::unique_ptr<vmi::OperatingSystem> os;  // null if not recognised
 };
 
-// Opens `spec` (drivers::OpenSource), makes its Guest and recognises its OS. An OS that is not
-// recognised is not an error (pmem stays, and kmem with registers); one that is recognised but
-// broken is reported on stderr once. `os_options` carry the override files (--symbols, --isf,
-// --offsets), best loaded once beforehand.
+// Opens `spec` (drivers::OpenSource) as a Guest that looks for its OS with `os_finders` (may be
+// null: none). Errors name the source. Nothing of the guest's memory is read here: its kernel
+// is found at first use.
 Result<std::unique_ptr<Vm>> OpenVm(std::string name, std::string spec, bool writable,
-                                   const vmi::DetectOptions& os_options = {});
+                                   std::shared_ptr<const vmi::OsFinders> os_finders);
 
 }  // namespace vmemfs::fs
 

@@ -4,7 +4,6 @@
 
 #include <charconv>
 
-#include "base/hex.h"
 #include "fs/memory_files.h"
 #include "fs/os_directories.h"
 #include "fs/text_file.h"
@@ -31,19 +30,17 @@ Result<uint64_t> ParseRegisterValue(std::string_view text) {
   return v;
 }
 
-// A snapshot's registers never change: fixed text. A live VM's are read at each open and,
-// with --rw, set by writing a value.
-std::unique_ptr<File> MakeRegisterFile(vmi::Guest& guest, unsigned cpu, Register reg,
-                                       uint64_t value, bool writable) {
-  if (!guest.driver().live()) return MakeTextFile(RegisterText(value));
+// One register: read at each open on a live VM; with --rw, writing a value sets it.
+std::unique_ptr<File> MakeRegisterFile(vmi::Guest& guest, unsigned cpu, Register reg) {
   WriteHandler on_write;
-  if (writable) {
+  if (guest.live() && guest.writable()) {
     on_write = [&guest, cpu, reg](std::string_view text) -> Status {
       VMEMFS_ASSIGN_OR_RETURN(uint64_t v, ParseRegisterValue(text));
-      return guest.driver().SetRegister(cpu, reg, v);
+      return guest.SetVcpuRegister(reg, cpu, v);
     };
   }
-  return MakeLiveTextFile(
+  return MakeTextFile(
+      &guest,
       [&guest, cpu, reg]() -> Result<std::string> {
         VMEMFS_ASSIGN_OR_RETURN(uint64_t v, guest.GetVcpuRegister(reg, cpu));
         return RegisterText(v);
@@ -51,55 +48,110 @@ std::unique_ptr<File> MakeRegisterFile(vmi::Guest& guest, unsigned cpu, Register
       std::move(on_write));
 }
 
-std::unique_ptr<File> MakeRegistersFile(vmi::Guest& guest, unsigned cpu,
-                                        const drivers::RegisterSet& regs) {
-  if (!guest.driver().live()) return MakeTextFile(RegistersText(regs));
-  return MakeLiveTextFile([&guest, cpu]() -> Result<std::string> {
-    VMEMFS_ASSIGN_OR_RETURN(drivers::RegisterSet now, guest.Registers(cpu));
-    return RegistersText(now);
-  });
-}
-
-Status AddVcpuDirectories(Tree& tree, Ino vm, vmi::Guest& guest, bool writable) {
-  if (guest.vcpu_count() == 0) return Status();
-  VMEMFS_ASSIGN_OR_RETURN(Ino vcpus, tree.AddDirectory(vm, "vcpu"));
-  for (unsigned cpu = 0; cpu < guest.vcpu_count(); ++cpu) {
-    VMEMFS_ASSIGN_OR_RETURN(Ino dir, tree.AddDirectory(vcpus, std::to_string(cpu)));
-    auto regs = guest.Registers(cpu);
-    if (!regs) continue;  // the directory says the vCPU exists; its registers are unknown
-    VMEMFS_TRY(tree.AddFile(dir, "regs", MakeRegistersFile(guest, cpu, *regs)).status());
-    for (size_t i = 0; i < drivers::kRegisterCount; ++i) {
-      auto reg = static_cast<Register>(i);
-      if (auto v = regs->Get(reg); v && !regs->IsInferred(reg)) {
-        VMEMFS_TRY(tree.AddFile(dir, std::string(drivers::RegisterName(reg)),
-                                MakeRegisterFile(guest, cpu, reg, *v, writable))
-                       .status());
-      }
+Status AddVcpuFiles(Tree& tree, Ino dir, vmi::Guest& guest, unsigned cpu) {
+  auto regs = guest.Registers(cpu);
+  if (!regs) return Status();  // the directory says the vCPU exists; its registers are unknown
+  VMEMFS_TRY(tree.AddFile(dir, "regs", MakeTextFile(&guest, [&guest, cpu]() -> Result<std::string> {
+                            VMEMFS_ASSIGN_OR_RETURN(drivers::RegisterSet now, guest.Registers(cpu));
+                            return RegistersText(now);
+                          }))
+                 .status());
+  for (size_t i = 0; i < drivers::kRegisterCount; ++i) {
+    auto reg = static_cast<Register>(i);
+    if (regs->Get(reg) && !regs->IsInferred(reg)) {
+      VMEMFS_TRY(tree.AddFile(dir, std::string(drivers::RegisterName(reg)),
+                              MakeRegisterFile(guest, cpu, reg))
+                     .status());
     }
   }
   return Status();
 }
 
+Status AddVcpuDirectories(Tree& tree, Ino vcpus, vmi::Guest& guest) {
+  for (unsigned cpu = 0; cpu < guest.vcpu_count(); ++cpu) {
+    VMEMFS_ASSIGN_OR_RETURN(Ino dir, tree.AddDirectory(vcpus, std::to_string(cpu)));
+    VMEMFS_TRY(AddVcpuFiles(tree, dir, guest, cpu));
+  }
+  return Status();
+}
+
 // ctl: reading gives the VM's state, writing "pause", "resume" or "flush" (drop every cache
-// of facts that may have changed) does it.
-std::unique_ptr<File> MakeControlFile(vmi::Guest& guest, vmi::OperatingSystem* os) {
-  return MakeLiveTextFile(
+// of facts that may have changed and check the kernel again) does it.
+std::unique_ptr<File> MakeControlFile(vmi::Guest& guest) {
+  return MakeTextFile(
+      &guest,
       [&guest]() -> Result<std::string> {
-        auto state = guest.driver().State();
+        auto state = guest.State();
         return std::string(state ? drivers::RunStateName(*state) : "unknown") + "\n";
       },
-      [&guest, os](std::string_view command) -> Status {
+      [&guest](std::string_view command) -> Status {
         if (command == "pause") return guest.Pause();
         if (command == "resume") return guest.Resume();
         if (command == "flush") {
-          guest.FlushTranslationCache();
-          if (os) os->Flush();
+          guest.Flush();
           return Status();
         }
         return InvalidArgumentError("ctl: unknown command '" + std::string(command) +
                                     "' (pause, resume, flush)");
       });
 }
+
+// The kernel's page tables now: kmem reads follow the guest's current kernel.
+Result<vmi::AddressSpace> KernelSpace(vmi::Guest& guest) {
+  auto view = guest.Kernel();
+  if (!view->space) return UnavailableError("the guest's kernel page tables are not known now");
+  return *view->space;
+}
+
+class VmProvider : public DirectoryProvider {
+ public:
+  VmProvider(vmi::Guest& guest, VmDirectoryOptions options)
+      : guest_(guest), options_(std::move(options)) {}
+
+  uint64_t generation() override { return guest_.generation(); }
+
+  Result<std::vector<std::string>> Names() override {
+    std::vector<std::string> names = {"info", "pmem"};
+    if (guest_.live()) names.push_back("ctl");
+    if (guest_.vcpu_count() > 0) names.push_back("vcpu");
+    auto view = guest_.Kernel();
+    if (view->space) names.push_back("kmem");
+    if (view->os) {
+      names.push_back("proc");
+      names.push_back("symbols");
+    }
+    return names;
+  }
+
+  Result<std::optional<Entry>> Make(std::string_view name) override {
+    if (name == "pmem") return Entry::OfFile(MakePhysicalMemoryFile(guest_));
+    if (name == "info") {
+      return Entry::OfFile(MakeTextFile(&guest_, [this]() -> Result<std::string> {
+        return VmInfoText(guest_, options_);
+      }));
+    }
+    if (name == "ctl" && guest_.live()) return Entry::OfFile(MakeControlFile(guest_));
+    if (name == "vcpu" && guest_.vcpu_count() > 0) {
+      return Entry::OfDirectory(
+          [this](Tree& tree, Ino dir) { return AddVcpuDirectories(tree, dir, guest_); });
+    }
+    auto view = guest_.Kernel();
+    if (name == "kmem" && view->space) {
+      vmi::PagingMode mode = view->space->mode;
+      return Entry::OfFile(
+          MakeVirtualMemoryFile(guest_, mode, [this] { return KernelSpace(guest_); }),
+          /*identity=*/static_cast<uint64_t>(mode) + 1);
+    }
+    if ((name == "proc" || name == "symbols") && view->os) {
+      return MakeOsDirectory(guest_, view, name);
+    }
+    return std::optional<Entry>();
+  }
+
+ private:
+  vmi::Guest& guest_;
+  const VmDirectoryOptions options_;
+};
 
 }  // namespace
 
@@ -114,68 +166,23 @@ std::string RegistersText(const drivers::RegisterSet& regs) {
   return text;
 }
 
-std::string VmInfoText(vmi::Guest& guest, vmi::OperatingSystem* os,
-                       const VmDirectoryOptions& options) {
-  std::string text;
-  auto line = [&text](std::string_view key, std::string_view value) {
-    text += fmt::format("{}: {}\n", key, value);
-  };
-  line("name", options.name);
-  line("source", options.source);
-  line("driver", guest.driver().kind());
-  for (const auto& [key, value] : guest.driver().Describe()) line(key, value);
-  line("live", guest.driver().live() ? "yes" : "no");
-  if (auto state = guest.driver().State()) line("state", drivers::RunStateName(*state));
-  line("writable", options.writable && guest.driver().writable() ? "yes" : "no");
-  uint64_t ram = 0;
-  for (const auto& r : guest.ranges()) ram += r.size();
-  line("memory-size", Hex(guest.memory_size()));
-  line("ram-bytes", std::to_string(ram));
-  line("ram-ranges", std::to_string(guest.ranges().size()));
-  for (const auto& r : guest.ranges())
-    line("ram-range", fmt::format("0x{:x}-0x{:x}", r.start, r.end - 1));
-  line("vcpus", std::to_string(guest.vcpu_count()));
-  if (auto mode = guest.paging_mode()) {
-    line("page-mode", vmi::PagingModeName(*mode));
-    line("kernel-dtb", Hex(*guest.kernel_dtb()));
-    line("kernel-dtb-source", guest.kernel_dtb_source());
-    line("kmem-size", Hex(vmi::AddressSpaceSize(*mode)));
-  } else {
-    line("page-mode", "unknown (no registers with paging enabled; kmem not available)");
-  }
-  line("vmcoreinfo-in-source", guest.driver().VmcoreInfo() ? "yes" : "no");
-  if (os) {
-    for (const auto& [key, value] : os->Describe()) line(key, value);
-  } else {
-    line("os", "not recognised");
+std::string VmInfoText(vmi::Guest& guest, const VmDirectoryOptions& options) {
+  std::string text = fmt::format("name: {}\nsource: {}\n", options.name, options.source);
+  for (const Fact& fact : guest.Describe()) {
+    text += fmt::format("{}: {}", fact.key, fact.value);
+    text += fact.how.empty() ? "\n" : " (" + fact.how + ")\n";
   }
   return text;
 }
 
-Status AddVmDirectory(Tree& tree, vmi::Guest& guest, vmi::OperatingSystem* os,
-                      const VmDirectoryOptions& options) {
-  VMEMFS_ASSIGN_OR_RETURN(Ino vm, tree.AddDirectory(kRootIno, options.name));
-  return PopulateVmDirectory(tree, vm, guest, os, options);
+std::unique_ptr<DirectoryProvider> MakeVmDirectory(vmi::Guest& guest, VmDirectoryOptions options) {
+  return std::make_unique<VmProvider>(guest, std::move(options));
 }
 
-Status PopulateVmDirectory(Tree& tree, Ino vm, vmi::Guest& guest, vmi::OperatingSystem* os,
-                           const VmDirectoryOptions& options) {
-  VMEMFS_TRY(tree.AddFile(vm, "pmem", MakePhysicalMemoryFile(guest, options.writable)).status());
-  if (auto dtb = guest.kernel_dtb()) {
-    VMEMFS_TRY(
-        tree.AddFile(vm, "kmem", MakeVirtualMemoryFile(guest, *dtb, options.writable)).status());
-  }
-  if (guest.driver().live()) {
-    VMEMFS_TRY(tree.AddFile(vm, "info", MakeLiveTextFile([&guest, os, options] {
-                              return Result<std::string>(VmInfoText(guest, os, options));
-                            }))
-                   .status());
-    VMEMFS_TRY(tree.AddFile(vm, "ctl", MakeControlFile(guest, os)).status());
-  } else {
-    VMEMFS_TRY(tree.AddFile(vm, "info", MakeTextFile(VmInfoText(guest, os, options))).status());
-  }
-  if (os) VMEMFS_TRY(AddOsDirectories(tree, vm, guest, *os, options.writable));
-  return AddVcpuDirectories(tree, vm, guest, options.writable);
+Status AddVmDirectory(Tree& tree, vmi::Guest& guest, VmDirectoryOptions options) {
+  std::string name = options.name;
+  return tree.AddDirectory(kRootIno, std::move(name), MakeVmDirectory(guest, std::move(options)))
+      .status();
 }
 
 }  // namespace vmemfs::fs

@@ -8,14 +8,13 @@
 
 #include "drivers/registry.h"
 #include "fs/tree.h"
-#include "vmi/os.h"
+#include "vmi/os_registry.h"
 
 namespace vmemfs::fs {
 
-// `tree` must outlive the provider (the provider is owned by the tree's root).
-std::unique_ptr<DirectoryProvider> MakeVmSetProvider(Tree& tree,
-                                                     std::unique_ptr<drivers::SourceSet> set,
-                                                     bool writable, vmi::DetectOptions os_options);
+std::unique_ptr<DirectoryProvider> MakeVmSetProvider(
+    std::unique_ptr<drivers::SourceSet> set, bool writable,
+    std::shared_ptr<const vmi::OsFinders> os_finders);
 
 }  // namespace vmemfs::fs
 

@@ -1,12 +1,18 @@
-// A guest: one memory source plus everything vmemfs knows about it. The introspection API.
+// A guest: one memory source plus everything vmemfs knows about it. The introspection API, and
+// the one wall between the filesystem and the drivers: src/fs talks to a Guest, never to a
+// driver.
 //
 // This is the seed's API (LibVMI, Figure 4) as C++: read/write by physical and virtual
-// address, kernel/user virtual to physical translation, memory size, vCPU registers,
-// pause/resume and translation-cache flush, plus a zero-filling read that reports holes and
-// the range queries the filesystem needs (SEEK_DATA/SEEK_HOLE, zero-copy runs).
+// address, virtual to physical translation, memory size, vCPU registers, pause/resume and
+// cache flush, plus a zero-filling read that reports holes, read plans (which bytes can be
+// spliced from a file, viewed in place or must be copied) and the range queries the filesystem
+// needs (SEEK_DATA/SEEK_HOLE).
 //
-// Thread safety: every method may be called from many threads at once. The facts found at
-// Create() (paging mode, kernel page-table root) never change afterwards.
+// The guest's kernel and operating system are found by Kernel(), lazily and again whenever the
+// freshness rule (freshness.h) says so: a live guest may boot, reboot or change kernels while
+// mounted.
+//
+// Thread safety: every method may be called from many threads at once.
 #ifndef VMEMFS_VMI_GUEST_H_
 #define VMEMFS_VMI_GUEST_H_
 
@@ -15,21 +21,29 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "base/fact.h"
 #include "base/status.h"
 #include "drivers/driver.h"
+#include "vmi/freshness.h"
+#include "vmi/os.h"
 #include "vmi/paging.h"
 #include "vmi/translation_cache.h"
 
 namespace vmemfs::vmi {
 
+class OsFinders;  // os_registry.h
+
 struct GuestOptions {
   // Translation cache entries. Default: 16384.
   size_t translation_cache_entries = 16384;
+  // How operating systems are recognised (os_registry.h). Null: none is looked for.
+  std::shared_ptr<const OsFinders> os_finders;
 };
 
 // A byte range of a zero-filling read that could not be read: [offset, offset + length)
@@ -40,22 +54,62 @@ struct Hole {
   bool operator==(const Hole&) const = default;
 };
 
-// A piece of a virtual range: `length` bytes that are either backed by guest-physical RAM at
-// `pa` or are a hole (unmapped, or mapped to something that is not RAM).
-struct VirtualRun {
+// How `length` bytes of a planned read are served.
+struct MemoryRun {
+  enum class Kind {
+    kFile,    // `length` bytes at `file_offset` of `fd`: splice them (the fd lives as the guest)
+    kMapped,  // `length` bytes at `data`, valid as long as the guest
+    kCopy,    // RAM at physical `pa` that must be read (ReadPhys)
+    kHole,    // not RAM, or not mapped: zeros
+  };
+  Kind kind;
   uint64_t length;
-  std::optional<uint64_t> pa;
+  uint64_t pa = 0;  // kFile, kMapped, kCopy
+  int fd = -1;
+  uint64_t file_offset = 0;
+  const std::byte* data = nullptr;
+};
+
+// A page-table root worth trying for the kernel, with where it came from.
+struct RootCandidate {
+  AddressSpace space;
+  std::string source;  // "vCPU 0 registers (CR0/CR3/CR4/EFER)"
+};
+
+// What vmemfs knows of the guest's running kernel at one moment. Immutable: when the guest
+// boots another kernel, Kernel() hands out a new view and the old one keeps working for whoever
+// holds it (its reads may then fail or show the new kernel's memory).
+struct KernelView {
+  // The kernel's page tables (kmem); nullopt when not known.
+  std::optional<AddressSpace> space;
+  // The recognised OS; null when none is (yet).
+  std::shared_ptr<OperatingSystem> os;
+  // How space and os were found, what failed, when vmemfs looks again.
+  std::vector<Fact> facts;
+  // Different for every view a Guest makes while the kernel changes (not for rechecks that
+  // found the same kernel).
+  uint64_t id = 0;
 };
 
 class Guest {
  public:
-  // Takes ownership of the driver. Finds the kernel's paging mode and page-table root from the
-  // first vCPU's registers when the source has them.
-  static Result<std::unique_ptr<Guest>> Create(std::unique_ptr<drivers::Driver> driver,
-                                               const GuestOptions& options = {});
+  // Takes ownership of the driver. Reads nothing: the kernel is looked for at first use.
+  static Result<std::unique_ptr<Guest>> Open(std::unique_ptr<drivers::Driver> driver,
+                                             GuestOptions options = {});
+  ~Guest();
 
-  drivers::Driver& driver() { return *driver_; }
-  const drivers::Driver& driver() const { return *driver_; }
+  // --- The source ---
+  // True if memory can change while we look (a running VM, not a snapshot).
+  bool live() const { return live_; }
+  // True if writes can reach the source (opened --rw, and the backend can write).
+  bool writable() const;
+  // A live VM's state; nullopt for snapshots.
+  std::optional<drivers::RunState> State();
+  // The VMCOREINFO text the source carries (an ELF core's note), if any.
+  std::optional<std::string> CarriedVmcoreInfo() const;
+  // Everything known about this guest, in `info` order: the source, RAM, vCPUs, the kernel and
+  // its OS (runs the freshness rule, like Kernel()).
+  std::vector<Fact> Describe();
 
   // --- Physical memory (vmi_read_pa, vmi_write_pa, vmi_get_memsize) ---
   // Reads exactly out.size() bytes; kFault (address() = first missing byte) outside RAM.
@@ -76,77 +130,90 @@ class Guest {
   std::span<const drivers::PhysRange> ranges() const { return driver_->ranges(); }
   // The RAM range holding `pa`, or nullptr.
   const drivers::PhysRange* RangeOf(uint64_t pa) const;
+  // How to serve [pa, pa + length): file extents, mapped spans, copies, holes. Every byte of
+  // the range is covered, in order.
+  std::vector<MemoryRun> PlanPhysical(uint64_t pa, uint64_t length) const;
 
   // --- Virtual memory ---
-  // The kernel's paging mode and page-table root, when known.
-  std::optional<PagingMode> paging_mode() const { return mode_; }
-  std::optional<uint64_t> kernel_dtb() const { return kernel_dtb_; }
-  // Where the kernel facts came from, for `info` ("vCPU 0 registers").
-  const std::string& kernel_dtb_source() const { return kernel_dtb_source_; }
-  // Sets the kernel's paging mode and page-table root found by OS discovery (when the source
-  // has no registers, or they disagree). REQUIRES: no concurrent use of this Guest yet.
-  void SetKernelPageTables(PagingMode mode, uint64_t dtb, std::string source);
-
-  // Translates through the tables at `dtb` (vmi_translate_uv2p once a process gives its dtb);
-  // cached. kFault when unmapped; kUnsupported when the paging mode is unknown.
-  Result<Mapping> Translate(uint64_t dtb, uint64_t va);
-  // vmi_translate_kv2p.
-  Result<uint64_t> TranslateKernel(uint64_t va);
-
+  // Translates through `space` (vmi_translate_uv2p/kv2p); cached while the guest cannot
+  // change. kFault when unmapped.
+  Result<Mapping> Translate(const AddressSpace& space, uint64_t va);
   // vmi_read_va: exactly out.size() bytes or an error (kFault at the first unreadable VA).
-  Status ReadVirtual(uint64_t dtb, uint64_t va, std::span<std::byte> out);
-  Status WriteVirtual(uint64_t dtb, uint64_t va, std::span<const std::byte> in);
-  Status ReadKernel(uint64_t va, std::span<std::byte> out);
+  Status ReadVirtual(const AddressSpace& space, uint64_t va, std::span<std::byte> out);
+  Status WriteVirtual(const AddressSpace& space, uint64_t va, std::span<const std::byte> in);
   // Zero-filling read of a virtual range.
-  Result<std::vector<Hole>> ZReadVirtual(uint64_t dtb, uint64_t va, std::span<std::byte> out);
+  Result<std::vector<Hole>> ZReadVirtual(const AddressSpace& space, uint64_t va,
+                                         std::span<std::byte> out);
+  // How to serve the file-offset range [offset, offset + length) of `space` (offsets as
+  // VirtualToOffset). At most max_runs runs; they cover a prefix of the range when the limit
+  // is reached, the whole range otherwise.
+  Result<std::vector<MemoryRun>> PlanVirtual(const AddressSpace& space, uint64_t offset,
+                                             uint64_t length, size_t max_runs);
+  // SEEK_DATA / SEEK_HOLE over `space`, by file offset. NextData returns nullopt when there is
+  // no data at or after `offset`; NextHole always answers (AddressSpaceSize is a hole).
+  Result<std::optional<uint64_t>> NextDataOffset(const AddressSpace& space, uint64_t offset);
+  Result<uint64_t> NextHoleOffset(const AddressSpace& space, uint64_t offset);
 
-  // Splits the file-offset range [offset, offset + length) of the address space at `dtb` into
-  // runs (see VirtualToOffset for offsets). At most max_runs runs; the last covers the rest
-  // only up to where it was resolved, so the sum of lengths can be < length.
-  Result<std::vector<VirtualRun>> MapVirtualRange(uint64_t dtb, uint64_t offset, uint64_t length,
-                                                  size_t max_runs);
-  // SEEK_DATA / SEEK_HOLE over the address space at `dtb`, by file offset. NextData returns
-  // nullopt when there is no data at or after `offset`; NextHole never fails to answer
-  // (AddressSpaceSize is a hole).
-  Result<std::optional<uint64_t>> NextDataOffset(uint64_t dtb, uint64_t offset);
-  Result<uint64_t> NextHoleOffset(uint64_t dtb, uint64_t offset);
+  // --- The kernel and its operating system ---
+  // The current view, found or checked again as the freshness rule says (freshness.h): for a
+  // snapshot once; for a live VM a found kernel is checked when its last check is older than
+  // a second, and while none is found the search is retried with a backoff.
+  std::shared_ptr<const KernelView> Kernel();
 
-  // --- vCPUs, control, caches ---
+  // --- Freshness ---
+  // Changes whenever anything derived from guest state may have changed: for a snapshot only
+  // on Flush; for a live VM on Resume, Flush, a kernel change and, while it runs, every second.
+  uint64_t generation();
+  // Drops every cached translation and makes the next Kernel() check the kernel at once
+  // (`ctl flush`).
+  void Flush();
+
+  // --- vCPUs and control ---
   unsigned vcpu_count() const { return driver_->vcpu_count(); }
+  // kNotFound for a vCPU that does not exist. Live sources read the registers now.
   Result<drivers::RegisterSet> Registers(unsigned vcpu);
   // vmi_get_vcpureg.
   Result<uint64_t> GetVcpuRegister(drivers::Register reg, unsigned vcpu);
+  // vmi_set_vcpureg: where the source can (kUnsupported otherwise).
+  Status SetVcpuRegister(drivers::Register reg, unsigned vcpu, uint64_t value);
   Status Pause();
   Status Resume();
-  // vmi_v2pcache_flush.
-  void FlushTranslationCache() { tlb_.Flush(); }
-  // True while translations may be cached: a snapshot, or a live VM we paused. A running VM
-  // can change its page tables at any moment, so then every translation walks them afresh.
-  bool caching() const { return !driver_->live() || paused_.load(std::memory_order_relaxed); }
+  // Page-table roots from the first vCPUs' registers, read now (a live VM's registers change):
+  // the kernel's tables are in every root of a Linux guest. Empty without registers or while
+  // paging is off (firmware, a reset).
+  std::vector<RootCandidate> RegisterRoots();
 
  private:
   class DriverMemory;  // PhysicalMemory over the driver
-  Guest(std::unique_ptr<drivers::Driver> driver, const GuestOptions& options);
-  void FindKernelPageTables();
-  Result<PagingMode> RequireMode() const;
+  Guest(std::unique_ptr<drivers::Driver> driver, GuestOptions options);
+  bool caching() const { return !live_ || paused_.load(std::memory_order_relaxed); }
   // The RAM bytes `va` maps to: the physical address and how many bytes from there are both
   // in va's page and in one RAM range. kFault if va is unmapped or maps outside RAM.
   struct RamRun {
     uint64_t pa;
     uint64_t length;
   };
-  Result<RamRun> TranslateToRam(uint64_t dtb, uint64_t va);
+  Result<RamRun> TranslateToRam(const AddressSpace& space, uint64_t va);
+  // One check of the kernel (freshness.h); returns the view to publish.
+  std::shared_ptr<const KernelView> CheckKernel(std::shared_ptr<const KernelView> current);
+  std::shared_ptr<const KernelView> FindKernel(const std::vector<RootCandidate>& roots);
+  void Publish(std::shared_ptr<const KernelView> view);
 
-  std::unique_ptr<drivers::Driver> driver_;
+  const std::unique_ptr<drivers::Driver> driver_;
+  const GuestOptions options_;
+  const bool live_;
   // The largest RAM range that the driver maps whole, at guest-physical direct_start_.
   std::span<const std::byte> direct_;
   uint64_t direct_start_ = 0;
   std::unique_ptr<PhysicalMemory> memory_;
   TranslationCache tlb_;
   std::atomic<bool> paused_{false};  // by our own Pause(); a live VM may also be paused by others
-  std::optional<PagingMode> mode_;
-  std::optional<uint64_t> kernel_dtb_;
-  std::string kernel_dtb_source_;
+  Freshness freshness_;
+
+  std::mutex check_mu_;  // held while the kernel is checked or looked for
+  mutable std::mutex view_mu_;
+  std::shared_ptr<const KernelView> view_;  // GUARDED_BY(view_mu_); null until first found
+  uint64_t next_view_id_ = 1;               // GUARDED_BY(check_mu_)
 };
 
 }  // namespace vmemfs::vmi

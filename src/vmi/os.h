@@ -1,6 +1,11 @@
 // What the filesystem may ask of a guest operating system, whatever it is. The filesystem sees
-// only this interface; each OS (Linux first) implements it under src/vmi/<os>/ and is found by
-// DetectOs().
+// only these interfaces; each OS (Linux first) implements them under src/vmi/<os>/ and is
+// registered in os_registry.cc, the one place that knows every OS.
+//
+// Freshness: an OperatingSystem describes one running kernel. Lists (processes, threads,
+// modules) are read again whenever the guest's freshness generation (Guest::generation) has
+// moved on, so a snapshot's are read once and a running VM's are at most a second old. When the
+// guest boots another kernel, the Guest drops this object and finds a new one.
 #ifndef VMEMFS_VMI_OS_H_
 #define VMEMFS_VMI_OS_H_
 
@@ -11,21 +16,12 @@
 #include <string_view>
 #include <vector>
 
+#include "base/fact.h"
 #include "base/status.h"
-#include "drivers/driver.h"
-#include "vmi/guest.h"
-#include "vmi/linux/overrides.h"
+#include "vmi/paging.h"
 #include "vmi/symbol_table.h"
 
 namespace vmemfs::vmi {
-
-// One task (a thread; a process is its thread-group leader).
-struct TaskSummary {
-  int32_t pid;   // thread id
-  int32_t tgid;  // process id
-  std::string comm;
-  bool kernel_thread = false;
-};
 
 // A virtual memory area of a process.
 struct MemoryArea {
@@ -35,53 +31,66 @@ struct MemoryArea {
   std::string name;   // path, [heap], [stack], ... or empty
 };
 
-// Thread safety: every method may be called concurrently. For snapshots results never change;
-// for a live guest the task list is re-read when older than a second (or after Flush), and
-// per-task answers are read from memory at each call.
+// One task (a thread; a process is its thread-group leader) as found by one reading of the task
+// list. Its answers are read from guest memory at each call; once the task has exited (or its
+// pid names another task) they fail with kNotFound.
+// Thread safety: every method may be called concurrently.
+class Process {
+ public:
+  virtual ~Process() = default;
+  virtual int32_t pid() const = 0;   // thread id
+  virtual int32_t tgid() const = 0;  // process id
+  virtual bool kernel_thread() const = 0;
+  // Equal for two handles of the same task, different for a task that reuses the pid.
+  virtual uint64_t identity() const = 0;
+
+  virtual Result<std::string> Comm() = 0;  // the name /proc/<pid>/comm shows
+  // The user address space; kNotFound for a task without one (kernel thread, zombie).
+  virtual Result<AddressSpace> UserSpace() = 0;
+  virtual Result<std::string> Cmdline() = 0;     // /proc/<pid>/cmdline bytes
+  virtual Result<std::string> Environ() = 0;     // /proc/<pid>/environ bytes
+  virtual Result<std::string> StatusText() = 0;  // /proc/<pid>/status subset
+  virtual Result<std::string> ExePath() = 0;
+  virtual Result<std::vector<MemoryArea>> MemoryAreas() = 0;
+  virtual Result<std::string> MapsText() = 0;  // /proc/<pid>/maps
+};
+
+// Thread safety: every method may be called concurrently.
 class OperatingSystem {
  public:
   virtual ~OperatingSystem() = default;
 
   virtual std::string_view name() const = 0;  // "linux"
-  // Lines for the VM's `info` file: OS, release, how each fact was found.
-  virtual std::vector<drivers::InfoLine> Describe() const = 0;
+  // What was found and how, what failed, and how the last walks ended (a walk that stopped
+  // early says where and why).
+  virtual std::vector<Fact> Describe() = 0;
 
-  // Drops cached facts that can change (the task list).
-  virtual void Flush() = 0;
-
-  // Every task, threads included, in pid order. A corrupt task list yields the tasks found
-  // before the damage; the error is reported by Describe() (not fatal).
-  virtual Result<std::vector<TaskSummary>> Tasks() = 0;
-
-  // Per task (pid = thread id). kNotFound if there is no such task.
-  virtual Result<uint64_t> PageTableRoot(int32_t pid) = 0;  // user address space (dtb)
-  virtual Result<std::string> Cmdline(int32_t pid) = 0;     // /proc/<pid>/cmdline bytes
-  virtual Result<std::string> Environ(int32_t pid) = 0;     // /proc/<pid>/environ bytes
-  virtual Result<std::string> StatusText(int32_t pid) = 0;  // /proc/<pid>/status subset
-  virtual Result<std::string> ExePath(int32_t pid) = 0;
-  virtual Result<std::vector<MemoryArea>> MemoryAreas(int32_t pid) = 0;
-  virtual Result<std::string> MapsText(int32_t pid) = 0;  // /proc/<pid>/maps
+  // The processes (thread-group leaders) in pid order, and the threads of one process. A
+  // damaged task list yields the tasks found before the damage (Describe says so).
+  virtual Result<std::vector<int32_t>> ProcessIds() = 0;
+  virtual Result<std::vector<int32_t>> ThreadIds(int32_t tgid) = 0;
+  // The task `pid` (any thread); kNotFound if there is none now.
+  virtual Result<std::shared_ptr<vmi::Process>> Process(int32_t pid) = 0;
 
   // The loaded kernel modules as the guest's /proc/modules shows them (read at each call).
   virtual Result<std::string> ModulesText() = 0;
-
-  // The kernel's and modules' symbols (empty when none were found).
+  // The kernel's and modules' symbols (empty when none were found); the modules' are those
+  // loaded when this kernel was found.
   virtual const SymbolTable& Symbols() const = 0;
+
+  // True while the kernel this object describes still runs (a cheap check: its identity note
+  // and page tables are where they were). False or an error: the Guest drops this object.
+  virtual Result<bool> StillRunning() = 0;
 };
 
-// Recognises the guest's OS from memory alone and completes the guest's kernel facts (paging
-// mode and page-table root when the source had no registers). kNotFound when no supported OS is
-// recognised (the VM still gets pmem and, with registers, kmem).
-// REQUIRES: no concurrent use of `guest` yet.
-Result<std::unique_ptr<OperatingSystem>> DetectOs(Guest& guest);
-
-// Files that replace what would be found in memory, per OS (--symbols, --isf, --offsets).
-struct DetectOptions {
-  linux_os::LinuxOverrides linux_overrides;
+// Files that replace what would be found in memory (--symbols, --isf, --offsets). Each OS
+// decides what they mean to it.
+struct OsOverrides {
+  std::optional<std::string> system_map;
+  std::optional<std::string> isf;
+  std::optional<std::string> offsets;
+  bool empty() const { return !system_map && !isf && !offsets; }
 };
-// As above, with overrides. A given file that cannot be loaded is an error naming it (call
-// options.linux_overrides.Load() first to check the files once before opening any guest).
-Result<std::unique_ptr<OperatingSystem>> DetectOs(Guest& guest, const DetectOptions& options);
 
 }  // namespace vmemfs::vmi
 

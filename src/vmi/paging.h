@@ -40,6 +40,13 @@ uint64_t VirtualToOffset(PagingMode mode, uint64_t va);
 // The physical base of the page table root from CR3 (masks PCID/flag bits per mode).
 uint64_t DtbFromCr3(PagingMode mode, uint64_t cr3);
 
+// One virtual address space: the page tables at physical `root`, walked in `mode`.
+struct AddressSpace {
+  PagingMode mode;
+  uint64_t root;
+  bool operator==(const AddressSpace&) const = default;
+};
+
 // A mapped page: [va, va + size) -> [pa, pa + size). va and pa are aligned to size.
 struct Mapping {
   uint64_t va;

@@ -39,8 +39,8 @@ class FuseServerTest : public ::testing::Test {
     auto driver = std::make_unique<FakeDriver>(
         std::vector<drivers::PhysRange>{{0, 0x10000}, {0x20000, 0x30000}});
     fake_ = driver.get();
-    guest_ = std::move(*vmi::Guest::Create(std::move(driver)));
-    ASSERT_TRUE(AddVmDirectory(tree_, *guest_, nullptr, {"vm", "fake:", false}).ok());
+    guest_ = std::move(*vmi::Guest::Open(std::move(driver)));
+    ASSERT_TRUE(AddVmDirectory(tree_, *guest_, {"vm", "fake:"}).ok());
     ServeOptions options;
     options.mountpoint = mnt_;
     options.foreground = true;

@@ -31,8 +31,8 @@ class PhysicalMemoryFileTest : public ::testing::Test {
     auto driver = std::make_unique<FakeDriver>(
         std::vector<drivers::PhysRange>{{0, 0x3000}, {0x5000, 0x8000}});
     fake_ = driver.get();
-    guest_ = std::move(*vmi::Guest::Create(std::move(driver)));
-    file_ = MakePhysicalMemoryFile(*guest_, false);
+    guest_ = std::move(*vmi::Guest::Open(std::move(driver)));
+    file_ = MakePhysicalMemoryFile(*guest_);
     handle_ = std::move(*file_->Open());
   }
   FakeDriver* fake_;

@@ -60,7 +60,8 @@ Result<uint64_t> TranslateWith(Guest& guest, PagingMode mode, uint64_t root, uin
   return m.pa + (va - m.va);
 }
 
-Result<KernelLayout> FindKernelLayout(Guest& guest, const VmcoreInfo& info) {
+Result<KernelLayout> FindKernelLayout(Guest& guest, const VmcoreInfo& info,
+                                      std::span<const RootCandidate> register_roots) {
   auto stext = info.Symbol("_stext");
   if (!stext) return NotFoundError("VMCOREINFO has no SYMBOL(_stext)");
   const char* pgt_name = "init_top_pgt";
@@ -82,46 +83,36 @@ Result<KernelLayout> FindKernelLayout(Guest& guest, const VmcoreInfo& info) {
       mode, *root, info.kernel_offset().value_or(0), phys_base, *stext, 0, info.os_release(),
       "",   {}};
   auto& p = layout.provenance;
-  p.emplace_back("kernel-release", info.os_release() + " (VMCOREINFO OSRELEASE)");
-  p.emplace_back("paging-mode", std::string(PagingModeName(mode)) +
-                                    " (VMCOREINFO NUMBER(pgtable_l5_enabled)=" + (l5 ? "1" : "0") +
-                                    ")");
-  p.emplace_back("kaslr-offset", Hex(layout.kaslr_offset) + " (VMCOREINFO KERNELOFFSET)");
-  p.emplace_back("phys-base", std::to_string(phys_base) + " (VMCOREINFO NUMBER(phys_base))");
+  p.push_back({"kernel-release", info.os_release(), "VMCOREINFO OSRELEASE"});
+  p.push_back({"paging-mode", std::string(PagingModeName(mode)),
+               std::string("VMCOREINFO NUMBER(pgtable_l5_enabled)=") + (l5 ? "1" : "0")});
+  p.push_back({"kaslr-offset", Hex(layout.kaslr_offset), "VMCOREINFO KERNELOFFSET"});
+  p.push_back({"phys-base", Hex(static_cast<uint64_t>(phys_base)), "VMCOREINFO NUMBER(phys_base)=" + std::to_string(phys_base)});
 
-  std::optional<Candidate> from_regs;
-  if (guest.kernel_dtb() && guest.paging_mode()) {
-    from_regs = Check(guest, *guest.paging_mode(), *guest.kernel_dtb(), *stext, *want);
-  }
   std::string verified = "verified: _stext " + Hex(*stext) + " -> " + Hex(*want);
   if (from_note.verdict.ok()) {
     layout.stext_pa = from_note.stext_pa;
     layout.root_source =
         std::string("VMCOREINFO SYMBOL(") + pgt_name + ") + phys_base, " + verified;
-    p.emplace_back("page-table-root", Hex(*root) + " (" + layout.root_source + ")");
-    if (from_regs) {
-      std::string agree = from_regs->root == *root ? "same root" : "another root";
-      agree += from_regs->verdict.ok() ? ", also translates _stext"
-                                       : ", " + from_regs->verdict.message();
-      p.emplace_back(
-          "registers-page-table-root",
-          Hex(from_regs->root) + " (" + guest.kernel_dtb_source() + "; " + agree + "; not used)");
-    }
+    p.push_back({"page-table-root", Hex(*root), layout.root_source});
     return layout;
   }
-  if (from_regs && from_regs->verdict.ok()) {
+  std::optional<Candidate> from_regs;
+  for (const RootCandidate& r : register_roots) {
+    from_regs = Check(guest, r.space.mode, r.space.root, *stext, *want);
+    if (!from_regs->verdict.ok()) continue;
     layout.mode = from_regs->mode;
     layout.page_table_root = from_regs->root;
     layout.stext_pa = from_regs->stext_pa;
-    layout.root_source = guest.kernel_dtb_source() + ", " + verified;
-    p.emplace_back("page-table-root", Hex(from_regs->root) + " (" + layout.root_source +
-                                          "; VMCOREINFO's failed: " + from_note.verdict.message() +
-                                          ")");
+    layout.root_source = r.source + ", " + verified;
+    p.push_back({"page-table-root", Hex(from_regs->root),
+                 layout.root_source + "; VMCOREINFO's failed: " + from_note.verdict.message()});
     return layout;
   }
   Status s = from_note.verdict.WithContext("kernel page tables not found: VMCOREINFO root");
-  if (from_regs)
-    s = s.WithContext("registers root also failed (" + from_regs->verdict.message() + ")");
+  if (from_regs) {
+    s = s.WithContext("registers' roots also failed (last: " + from_regs->verdict.message() + ")");
+  }
   return BadDataError(s.message());
 }
 

@@ -9,9 +9,11 @@
 #define VMEMFS_VMI_LINUX_KERNEL_LAYOUT_H_
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "base/fact.h"
 #include "base/status.h"
 #include "vmi/guest.h"
 #include "vmi/linux/vmcoreinfo.h"
@@ -30,15 +32,16 @@ struct KernelLayout {
   uint64_t stext;            // SYMBOL(_stext), the virtual address used to verify
   uint64_t stext_pa;         // where it translates to
   std::string release;       // OSRELEASE
-  std::string root_source;   // for Guest::SetKernelPageTables
-  // Human-readable `key: value` facts with their provenance, for the `info` file.
-  std::vector<std::pair<std::string, std::string>> provenance;
+  std::string root_source;   // how the root was found and verified
+  // What was found and how, for the `info` file.
+  std::vector<Fact> provenance;
 };
 
-// Errors: kNotFound when VMCOREINFO lacks _stext or a page-table symbol; kBadData when no
-// candidate root (VMCOREINFO's, the registers') translates _stext as expected.
-// Does not change the guest: the caller applies the result with SetKernelPageTables.
-Result<KernelLayout> FindKernelLayout(Guest& guest, const VmcoreInfo& info);
+// `register_roots`: roots from the vCPUs' registers (Guest::RegisterRoots), tried when
+// VMCOREINFO's own root does not verify. Errors: kNotFound when VMCOREINFO lacks _stext or a
+// page-table symbol; kBadData when no candidate root translates _stext as expected.
+Result<KernelLayout> FindKernelLayout(Guest& guest, const VmcoreInfo& info,
+                                      std::span<const RootCandidate> register_roots = {});
 
 // The check above for one candidate: translates `va` through (mode, root) with physical reads
 // only (works before the guest knows any paging mode). kFault when unmapped.

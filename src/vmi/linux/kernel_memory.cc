@@ -21,7 +21,7 @@ Result<uint64_t> KernelMemory::Unsigned(uint64_t va, uint64_t size) {
     return InvalidArgumentError("integer of " + std::to_string(size) + " bytes");
   }
   uint64_t v = 0;  // little endian: the low bytes of v
-  VMEMFS_TRY(guest_.ReadKernel(va, std::span(reinterpret_cast<std::byte*>(&v), size)));
+  VMEMFS_TRY(Read(va, std::span(reinterpret_cast<std::byte*>(&v), size)));
   return v;
 }
 
@@ -31,7 +31,7 @@ Result<std::string> KernelMemory::String(uint64_t va, size_t max_len) {
   while (s.size() < max_len) {
     size_t chunk = std::min<size_t>(max_len - s.size(), 4096 - ((va + s.size()) & 4095));
     std::string buf(chunk, '\0');
-    VMEMFS_TRY(guest_.ReadKernel(va + s.size(),
+    VMEMFS_TRY(Read(va + s.size(),
                                  std::span(reinterpret_cast<std::byte*>(buf.data()), chunk)));
     size_t nul = buf.find('\0');
     if (nul != std::string::npos) return s + buf.substr(0, nul);

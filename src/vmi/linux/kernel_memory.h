@@ -10,12 +10,13 @@
 
 namespace vmemfs::vmi::linux_os {
 
-// Reads through the kernel's page tables (Guest::ReadKernel) or a process's (dtb).
+// Reads through one kernel's page tables (`kernel`), or a process's (ReadUser).
 // Thread-safe as Guest is.
 class KernelMemory {
  public:
-  explicit KernelMemory(Guest& guest) : guest_(guest) {}
+  KernelMemory(Guest& guest, AddressSpace kernel) : guest_(guest), kernel_(kernel) {}
   Guest& guest() { return guest_; }
+  const AddressSpace& kernel() const { return kernel_; }
 
   Result<uint64_t> U64(uint64_t va);
   Result<uint32_t> U32(uint64_t va);
@@ -25,10 +26,22 @@ class KernelMemory {
   // A NUL-terminated string of at most max_len bytes (the NUL not included); a string that
   // does not end within max_len is cut there.
   Result<std::string> String(uint64_t va, size_t max_len);
-  Status Read(uint64_t va, std::span<std::byte> out) { return guest_.ReadKernel(va, out); }
+  Status Read(uint64_t va, std::span<std::byte> out) {
+    return guest_.ReadVirtual(kernel_, va, out);
+  }
+  // The physical address of kernel virtual address `va` (vmi_translate_kv2p).
+  Result<uint64_t> Translate(uint64_t va) {
+    VMEMFS_ASSIGN_OR_RETURN(Mapping m, guest_.Translate(kernel_, va));
+    return m.pa + (va - m.va);
+  }
+  // Reads through a process's page tables (same paging mode as the kernel's).
+  Status ReadUser(uint64_t root, uint64_t va, std::span<std::byte> out) {
+    return guest_.ReadVirtual({kernel_.mode, root}, va, out);
+  }
 
  private:
   Guest& guest_;
+  const AddressSpace kernel_;
 };
 
 }  // namespace vmemfs::vmi::linux_os

@@ -2,10 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
+#include "base/hex.h"
 #include "vmi/linux/kallsyms.h"
-#include "vmi/linux/maps_text.h"
-#include "vmi/linux/process_info.h"
-#include "vmi/linux/vmas.h"
+#include "vmi/linux/linux_process.h"
 #include "vmi/linux/vmcoreinfo_scan.h"
 
 namespace vmemfs::vmi::linux_os {
@@ -13,57 +14,58 @@ namespace {
 
 // BTF of a distribution kernel is 4-6 MiB; refuse to copy absurd guest-claimed sizes.
 constexpr uint64_t kMaxBtfBytes = 64ull << 20;
+// include/linux/threads.h PID_MAX_LIMIT: no pid is larger.
+constexpr int32_t kPidMaxLimit = 4 * 1024 * 1024;
 
 std::string ErrorText(const Status& s) { return "unavailable (" + s.ToString() + ")"; }
 
+bool PlausibleIds(const Task& t) {
+  return t.pid > 0 && t.pid <= kPidMaxLimit && t.tgid > 0 && t.tgid <= kPidMaxLimit;
+}
+
 }  // namespace
 
-Result<std::unique_ptr<LinuxOs>> LinuxOs::Discover(Guest& guest,
-                                                  const LinuxOverrides& overrides) {
-  auto where = LocateVmcoreInfo(guest);
-  if (!where) return NotFoundError("no Linux VMCOREINFO note: " + where.error().ToString());
-  std::unique_ptr<LinuxOs> os(new LinuxOs(guest));
-  if (!overrides.empty()) {
-    LinuxOverrides copy = overrides;
-    VMEMFS_TRY(copy.Load());
-    os->overrides_ = copy.loaded;
-  }
-  VMEMFS_ASSIGN_OR_RETURN(os->vmcoreinfo_, VmcoreInfo::Parse(where->text));
-  os->facts_.push_back({"os", "linux"});
-  os->facts_.push_back({"vmcoreinfo", where->source});
+LinuxOs::LinuxOs(Guest& guest, VmcoreInfo info, VmcoreInfoOrigin origin, KernelLayout layout,
+                 std::shared_ptr<const LoadedOverrides> overrides)
+    : guest_(guest),
+      memory_(guest, AddressSpace{layout.mode, layout.page_table_root}),
+      vmcoreinfo_(std::move(info)),
+      origin_(std::move(origin)),
+      layout_(std::move(layout)),
+      overrides_(std::move(overrides)) {}
 
-  auto layout = FindKernelLayout(guest, *os->vmcoreinfo_);
-  if (!layout) {
-    // Without verified page tables nothing virtual can be trusted: pmem only.
-    os->facts_.push_back({"kernel-page-tables", ErrorText(layout.error())});
-    return os;
-  }
-  os->layout_ = std::move(*layout);
-  guest.SetKernelPageTables(os->layout_.mode, os->layout_.page_table_root,
-                            os->layout_.root_source);
-  for (auto& fact : os->layout_.provenance) os->facts_.push_back(fact);
-
-  if (Status s = os->FindSymbols(); !s.ok()) {
-    os->facts_.push_back({"symbols", ErrorText(s)});
-    return os;
-  }
-  if (Status s = os->FindTypes(); !s.ok()) {
-    os->facts_.push_back({"types", ErrorText(s)});
-    return os;
-  }
-  if (Status s = os->FindModuleSymbols(); !s.ok()) {
-    os->facts_.push_back({"modules", ErrorText(s)});
-  }
+std::shared_ptr<LinuxOs> LinuxOs::Create(Guest& guest, VmcoreInfo info, VmcoreInfoOrigin origin,
+                                         KernelLayout layout,
+                                         std::shared_ptr<const LoadedOverrides> overrides) {
+  std::shared_ptr<LinuxOs> os(
+      new LinuxOs(guest, std::move(info), std::move(origin), std::move(layout),
+                  std::move(overrides)));
+  os->Discover();
   return os;
+}
+
+void LinuxOs::Discover() {
+  facts_.push_back({"os", "linux", ""});
+  facts_.push_back({"vmcoreinfo", origin_.note_pa ? Hex(*origin_.note_pa) : "in the source",
+                    origin_.how});
+  facts_.insert(facts_.end(), layout_.provenance.begin(), layout_.provenance.end());
+  if (Status s = FindSymbols(); !s.ok()) {
+    facts_.push_back({"symbols", ErrorText(s), ""});
+    return;
+  }
+  if (Status s = FindTypes(); !s.ok()) {
+    facts_.push_back({"types", ErrorText(s), ""});
+    return;
+  }
+  if (Status s = FindModuleSymbols(); !s.ok()) facts_.push_back({"modules", ErrorText(s), ""});
 }
 
 Status LinuxOs::FindSymbols() {
   if (overrides_ && !overrides_->symbols.empty()) return UseOverrideSymbols();
-  VMEMFS_ASSIGN_OR_RETURN(auto at, KallsymsAddresses::FromVmcoreInfo(*vmcoreinfo_));
+  VMEMFS_ASSIGN_OR_RETURN(auto at, KallsymsAddresses::FromVmcoreInfo(vmcoreinfo_));
   VMEMFS_ASSIGN_OR_RETURN(symbols_, ReadKallsyms(memory_, at));
-  facts_.push_back({"symbols", fmt::format("{} from the kernel's kallsyms tables (addresses in "
-                                           "VMCOREINFO)",
-                                           symbols_.symbols().size())});
+  facts_.push_back({"symbols", std::to_string(symbols_.size()),
+                    "the kernel's kallsyms tables, addresses from VMCOREINFO"});
   return Status();
 }
 
@@ -82,7 +84,7 @@ Status LinuxOs::FindTypes() {
   VMEMFS_ASSIGN_OR_RETURN(task_layout_, ResolveTaskLayout(*types_));
   VMEMFS_ASSIGN_OR_RETURN(vma_layout_, ResolveVmaLayout(*types_));
   VMEMFS_ASSIGN_OR_RETURN(path_layout_, ResolvePathLayout(*types_));
-  facts_.push_back({"types", fmt::format("BTF in kernel memory ({} bytes)", btf.size())});
+  facts_.push_back({"types", "BTF", fmt::format("in kernel memory, {} bytes", btf.size())});
   return Status();
 }
 
@@ -115,16 +117,21 @@ Status LinuxOs::FindModuleSymbols() {
                std::make_move_iterator(syms->end()));
   }
   symbols_ = SymbolTable(std::move(all));
-  std::string fact = fmt::format("{} loaded, {} symbols", modules.size(), symbols_.size() - kernel);
-  if (!first.ok()) fact += " (partly: " + first.ToString() + ")";
-  facts_.push_back({"modules", fact});
+  std::string how = fmt::format("{} symbols of {} modules", symbols_.size() - kernel, modules.size());
+  if (!first.ok()) how += "; partly: " + first.ToString();
+  if (!report.stopped.ok()) how += "; the list stopped " + report.stopped.message();
+  facts_.push_back({"module-symbols", std::to_string(symbols_.size() - kernel), how});
   return Status();
 }
 
-Result<std::string> LinuxOs::ModulesText() {
+Result<std::vector<Module>> LinuxOs::ReadModules(ModuleWalkReport* report) {
   const Symbol* head = symbols_.Lookup("modules");
   if (!module_layout_ || !head) return UnsupportedError("no module layout or `modules` symbol");
-  VMEMFS_ASSIGN_OR_RETURN(auto modules, ListModules(memory_, *module_layout_, head->address));
+  return ListModules(memory_, *module_layout_, head->address, {}, report);
+}
+
+Result<std::string> LinuxOs::ModulesText() {
+  VMEMFS_ASSIGN_OR_RETURN(auto modules, ReadModules(nullptr));
   return linux_os::ModulesText(modules);
 }
 
@@ -132,9 +139,9 @@ Result<std::string> LinuxOs::ModulesText() {
 
 Status LinuxOs::UseOverrideSymbols() {
   std::string how;
-  VMEMFS_ASSIGN_OR_RETURN(symbols_, SlideFileSymbols(*overrides_, *vmcoreinfo_, &how));
-  facts_.push_back({"symbols", fmt::format("{} from {}, {}", symbols_.size(),
-                                           overrides_->symbols_source, how)});
+  VMEMFS_ASSIGN_OR_RETURN(symbols_, SlideFileSymbols(*overrides_, vmcoreinfo_, &how));
+  facts_.push_back({"symbols", std::to_string(symbols_.size()),
+                    overrides_->symbols_source + ", " + how});
   return Status();
 }
 
@@ -144,131 +151,149 @@ Status LinuxOs::UseOverrideTypes() {
   VMEMFS_ASSIGN_OR_RETURN(task_layout_, ResolveTaskLayout(*types_));
   VMEMFS_ASSIGN_OR_RETURN(vma_layout_, ResolveVmaLayout(*types_));
   VMEMFS_ASSIGN_OR_RETURN(path_layout_, ResolvePathLayout(*types_));
-  facts_.push_back({"types", overrides_->types_source});
+  facts_.push_back({"types", overrides_->types_source, ""});
   return Status();
 }
 
-std::vector<drivers::InfoLine> LinuxOs::Describe() const {
-  std::vector<drivers::InfoLine> lines = facts_;
-  std::lock_guard lock(tasks_mu_);
-  if (tasks_ && !tasks_->status.ok()) lines.push_back({"tasks", ErrorText(tasks_->status)});
-  return lines;
+// --- Freshness ---
+
+// The note is where it was with the same text, the kernel's root still maps _stext where it
+// did, and (live) a vCPU runs on page tables that agree: after a reset the old kernel's memory
+// is often still intact, so only the registers tell that it no longer runs.
+Result<bool> LinuxOs::StillRunning() {
+  if (origin_.note_pa) {
+    auto note = ReadVmcoreInfoNote(guest_, *origin_.note_pa);
+    if (!note || note->text() != vmcoreinfo_.text()) return false;
+  }
+  auto stext = TranslateWith(guest_, layout_.mode, layout_.page_table_root, layout_.stext);
+  if (!stext || *stext != layout_.stext_pa) return false;
+  if (!guest_.live() || guest_.vcpu_count() == 0) return true;
+  for (const RootCandidate& root : guest_.RegisterRoots()) {
+    auto pa = TranslateWith(guest_, root.space.mode, root.space.root, layout_.stext);
+    if (pa && *pa == layout_.stext_pa) return true;
+  }
+  return false;
 }
 
-void LinuxOs::Flush() {
-  std::lock_guard lock(tasks_mu_);
-  tasks_.reset();
+// --- Tasks ---
+
+uint64_t LinuxOs::Identity(const Task& task) {
+  return task.address ^ (task.start_time * 0x9e3779b97f4a7c15ull);
 }
 
-std::shared_ptr<const LinuxOs::TaskSnapshot> LinuxOs::WalkTasks() {
+std::shared_ptr<const LinuxOs::TaskSnapshot> LinuxOs::WalkTasks(uint64_t generation) {
   auto snap = std::make_shared<TaskSnapshot>();
-  snap->taken = std::chrono::steady_clock::now();
+  snap->generation = generation;
   const Symbol* init_task = symbols_.Lookup("init_task");
   if (!task_layout_ || !init_task) {
     snap->status = UnsupportedError("no task layout or init_task symbol");
     return snap;
   }
-  WalkReport report;
-  auto leaders = ListTasks(memory_, *task_layout_, init_task->address, {}, &report);
+  auto leaders = ListTasks(memory_, *task_layout_, init_task->address, {}, &snap->report);
   if (!leaders) {
     snap->status = leaders.error();
     return snap;
   }
-  if (!report.errors.empty()) snap->status = report.errors.front();
+  auto add = [&snap](Task task) {
+    if (PlausibleIds(task)) {
+      snap->tasks.push_back(std::move(task));
+    } else if (snap->implausible++ == 0) {
+      snap->implausible_example = fmt::format("task {}: pid {} tgid {}", Hex(task.address),
+                                              task.pid, task.tgid);
+    }
+  };
   for (const Task& leader : *leaders) {
     for (const ThreadRef& t : leader.threads) {
       if (t.address == leader.address) continue;
-      if (auto thread = ReadTask(memory_, *task_layout_, t.address)) {
-        snap->tasks.push_back(std::move(*thread));
-      }
+      if (auto thread = ReadTask(memory_, *task_layout_, t.address)) add(std::move(*thread));
     }
-    snap->tasks.push_back(leader);
+    add(leader);
   }
   std::sort(snap->tasks.begin(), snap->tasks.end(),
             [](const Task& a, const Task& b) { return a.pid < b.pid; });
+  // Two tasks with one pid are garbage (or a list read while it changed): the first is kept.
   for (size_t i = 0; i < snap->tasks.size(); ++i) snap->by_pid.emplace(snap->tasks[i].pid, i);
   return snap;
 }
 
 Result<std::shared_ptr<const LinuxOs::TaskSnapshot>> LinuxOs::AllTasks() {
-  // A running guest's processes come and go; a second-old list is what `ps` would show.
-  constexpr auto kLiveTaskListAge = std::chrono::seconds(1);
+  const uint64_t generation = guest_.generation();
   std::lock_guard lock(tasks_mu_);
-  bool stale = !tasks_ || (guest_.driver().live() &&
-                           std::chrono::steady_clock::now() - tasks_->taken > kLiveTaskListAge);
-  if (stale) tasks_ = WalkTasks();
-  if (tasks_->tasks.empty() && !tasks_->status.ok()) return tasks_->status;
+  if (!tasks_ || tasks_->generation != generation) tasks_ = WalkTasks(generation);
+  if (!tasks_->status.ok()) return tasks_->status;
   return tasks_;
 }
 
-Result<Task> LinuxOs::FindTask(int32_t pid) {
+Result<Task> LinuxOs::CurrentTask(int32_t pid, uint64_t identity) {
   VMEMFS_ASSIGN_OR_RETURN(auto snap, AllTasks());
   auto it = snap->by_pid.find(pid);
-  if (it == snap->by_pid.end()) return NotFoundError("no task " + std::to_string(pid));
+  if (it == snap->by_pid.end() || Identity(snap->tasks[it->second]) != identity) {
+    return NotFoundError("task " + std::to_string(pid) + " has exited");
+  }
   return snap->tasks[it->second];
 }
 
-Result<std::vector<TaskSummary>> LinuxOs::Tasks() {
+Result<std::vector<int32_t>> LinuxOs::ProcessIds() {
   VMEMFS_ASSIGN_OR_RETURN(auto snap, AllTasks());
-  std::vector<TaskSummary> out;
-  out.reserve(snap->tasks.size());
-  for (const Task& t : snap->tasks) out.push_back({t.pid, t.tgid, t.name, t.kernel_thread});
-  return out;
+  std::vector<int32_t> pids;
+  for (const Task& t : snap->tasks) {
+    if (t.pid == t.tgid) pids.push_back(t.pid);
+  }
+  return pids;
 }
 
-Result<uint64_t> LinuxOs::PageTableRoot(int32_t pid) {
-  VMEMFS_ASSIGN_OR_RETURN(const Task task, FindTask(pid));
-  const Task* t = &task;
-  if (!t->dtb) return NotFoundError("task " + std::to_string(pid) + " has no address space");
-  return *t->dtb;
+Result<std::vector<int32_t>> LinuxOs::ThreadIds(int32_t tgid) {
+  VMEMFS_ASSIGN_OR_RETURN(auto snap, AllTasks());
+  std::vector<int32_t> tids;
+  for (const Task& t : snap->tasks) {
+    if (t.tgid == tgid) tids.push_back(t.pid);
+  }
+  return tids;
 }
 
-Result<std::string> LinuxOs::Cmdline(int32_t pid) {
-  VMEMFS_ASSIGN_OR_RETURN(const Task task, FindTask(pid));
-  const Task* t = &task;
-  if (!t->mm) return std::string();
-  return ReadCmdline(memory_, *task_layout_, *t);
+Result<std::shared_ptr<vmi::Process>> LinuxOs::Process(int32_t pid) {
+  VMEMFS_ASSIGN_OR_RETURN(auto snap, AllTasks());
+  auto it = snap->by_pid.find(pid);
+  if (it == snap->by_pid.end()) return NotFoundError("no task " + std::to_string(pid));
+  return std::shared_ptr<vmi::Process>(
+      std::make_shared<LinuxProcess>(shared_from_this(), snap->tasks[it->second]));
 }
 
-Result<std::string> LinuxOs::Environ(int32_t pid) {
-  VMEMFS_ASSIGN_OR_RETURN(const Task task, FindTask(pid));
-  const Task* t = &task;
-  if (!t->mm) return std::string();
-  return ReadEnviron(memory_, *task_layout_, *t);
+// "358", or "101 (stopped at task 0x…: next->prev mismatch)", and what was dropped.
+std::string LinuxOs::ProcessesFact(const TaskSnapshot& snap) {
+  if (!snap.status.ok()) return ErrorText(snap.status);
+  size_t processes = 0;
+  for (const Task& t : snap.tasks) processes += t.pid == t.tgid;
+  std::string text = std::to_string(processes);
+  std::vector<std::string> notes;
+  if (!snap.report.stopped.ok()) notes.push_back("stopped " + snap.report.stopped.message());
+  if (snap.implausible > 0) {
+    notes.push_back(fmt::format("{} tasks with impossible ids left out, e.g. {}", snap.implausible,
+                                snap.implausible_example));
+  }
+  if (!snap.report.errors.empty()) {
+    notes.push_back(fmt::format("{} tasks partly unreadable, e.g. {}", snap.report.errors.size(),
+                                snap.report.errors.front().message()));
+  }
+  for (size_t i = 0; i < notes.size(); ++i) text += (i == 0 ? " (" : "; ") + notes[i];
+  return notes.empty() ? text : text + ")";
 }
 
-Result<std::string> LinuxOs::StatusText(int32_t pid) {
-  VMEMFS_ASSIGN_OR_RETURN(const Task task, FindTask(pid));
-  const Task* t = &task;
-  return linux_os::StatusText(*t);
+std::vector<Fact> LinuxOs::Describe() {
+  std::vector<Fact> facts = facts_;
+  if (task_layout_) {
+    auto snap = AllTasks();
+    facts.push_back({"processes", snap ? ProcessesFact(**snap) : ErrorText(snap.error()),
+                     "the kernel's task list (init_task.tasks)"});
+  }
+  if (module_layout_) {
+    ModuleWalkReport report;
+    auto modules = ReadModules(&report);
+    std::string value = modules ? std::to_string(modules->size()) : ErrorText(modules.error());
+    if (!report.stopped.ok()) value += " (stopped " + report.stopped.message() + ")";
+    facts.push_back({"modules", value, "the kernel's module list (`modules`)"});
+  }
+  return facts;
 }
-
-Result<std::string> LinuxOs::ExePath(int32_t pid) {
-  VMEMFS_ASSIGN_OR_RETURN(const Task task, FindTask(pid));
-  const Task* t = &task;
-  VMEMFS_ASSIGN_OR_RETURN(MmInfo mm, ReadMmInfo(memory_, *task_layout_, *t));
-  if (!mm.exe_file) return NotFoundError("task " + std::to_string(pid) + " has no executable");
-  return FilePath(memory_, *path_layout_, mm.exe_file);
-}
-
-Result<std::vector<MemoryArea>> LinuxOs::MemoryAreas(int32_t pid) {
-  VMEMFS_ASSIGN_OR_RETURN(const Task task, FindTask(pid));
-  const Task* t = &task;
-  if (!t->mm || !vma_layout_) return std::vector<MemoryArea>();
-  VMEMFS_ASSIGN_OR_RETURN(auto vmas, ListVmas(memory_, *vma_layout_, t->mm));
-  std::vector<MemoryArea> areas;
-  for (const Vma& v : vmas) areas.push_back({v.start, v.end, "", v.path});
-  return areas;
-}
-
-Result<std::string> LinuxOs::MapsText(int32_t pid) {
-  VMEMFS_ASSIGN_OR_RETURN(const Task task, FindTask(pid));
-  const Task* t = &task;
-  if (!t->mm || !vma_layout_) return std::string();
-  VMEMFS_ASSIGN_OR_RETURN(auto vmas, ListVmas(memory_, *vma_layout_, t->mm));
-  VMEMFS_ASSIGN_OR_RETURN(MmInfo mm, ReadMmInfo(memory_, *task_layout_, *t));
-  return linux_os::MapsText(vmas, mm);
-}
-
 
 }  // namespace vmemfs::vmi::linux_os

@@ -1,14 +1,14 @@
-// Linux as a vmi::OperatingSystem: everything found from the guest's memory alone.
+// Linux as a vmi::OperatingSystem: one running kernel, found from the guest's memory alone
+// (linux_finder.h finds it; this object is what it found).
 //
-// Discovery, in order, each step from the one before: the VMCOREINFO note (carried by the
-// source or found in RAM) → the kernel's paging mode and page-table root, verified → the
-// kallsyms tables → the BTF type information → struct layouts → the task list.
-// Each step that fails leaves the steps before it usable (a kernel without BTF still has
-// symbols), and `info` says what failed.
+// Created from a verified kernel layout (VMCOREINFO + page tables), it reads, each step from
+// the one before: the kallsyms tables → the BTF type information → struct layouts → the
+// modules' symbols. Each step that fails leaves the steps before it usable (a kernel without
+// BTF still has symbols), and Describe says what failed. The task list is read again whenever
+// the guest's freshness generation moves (a snapshot's once).
 #ifndef VMEMFS_VMI_LINUX_LINUX_OS_H_
 #define VMEMFS_VMI_LINUX_LINUX_OS_H_
 
-#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -22,75 +22,93 @@
 #include "vmi/linux/kernel_types.h"
 #include "vmi/linux/modules.h"
 #include "vmi/linux/overrides.h"
-#include "vmi/symbol_table.h"
 #include "vmi/linux/task_layout.h"
 #include "vmi/linux/tasks.h"
 #include "vmi/linux/vma_layout.h"
 #include "vmi/linux/vmcoreinfo.h"
 #include "vmi/os.h"
+#include "vmi/symbol_table.h"
 
 namespace vmemfs::vmi::linux_os {
 
-class LinuxOs : public OperatingSystem {
+// Where the kernel's VMCOREINFO came from.
+struct VmcoreInfoOrigin {
+  std::optional<uint64_t> note_pa;  // the note's physical address, when read from RAM
+  std::string how;                  // for `info`
+};
+
+class LinuxOs : public OperatingSystem, public std::enable_shared_from_this<LinuxOs> {
  public:
-  // kNotFound if the guest shows no sign of Linux (no VMCOREINFO note). `overrides` (see
-  // overrides.h) replace the kallsyms symbols and/or the BTF types; a file that cannot be
-  // loaded is an error (kOs/kBadData naming it).
-  // REQUIRES: no concurrent use of `guest` yet (it may set the kernel page tables).
-  static Result<std::unique_ptr<LinuxOs>> Discover(Guest& guest,
-                                                   const LinuxOverrides& overrides = {});
+  // `layout` is verified (FindKernelLayout); `overrides` may be null. Never fails: what cannot
+  // be found is reported by Describe.
+  static std::shared_ptr<LinuxOs> Create(Guest& guest, VmcoreInfo info, VmcoreInfoOrigin origin,
+                                         KernelLayout layout,
+                                         std::shared_ptr<const LoadedOverrides> overrides);
 
   std::string_view name() const override { return "linux"; }
-  std::vector<drivers::InfoLine> Describe() const override;
-  Result<std::vector<TaskSummary>> Tasks() override;
-  Result<uint64_t> PageTableRoot(int32_t pid) override;
-  Result<std::string> Cmdline(int32_t pid) override;
-  Result<std::string> Environ(int32_t pid) override;
-  Result<std::string> StatusText(int32_t pid) override;
-  Result<std::string> ExePath(int32_t pid) override;
-  Result<std::vector<MemoryArea>> MemoryAreas(int32_t pid) override;
-  Result<std::string> MapsText(int32_t pid) override;
+  std::vector<Fact> Describe() override;
+  Result<std::vector<int32_t>> ProcessIds() override;
+  Result<std::vector<int32_t>> ThreadIds(int32_t tgid) override;
+  Result<std::shared_ptr<vmi::Process>> Process(int32_t pid) override;
   Result<std::string> ModulesText() override;
-  // Kernel and module symbols; the modules' are those loaded at discovery.
   const SymbolTable& Symbols() const override { return symbols_; }
-  void Flush() override;
+  Result<bool> StillRunning() override;
+
+  // --- For LinuxProcess ---
+  // The task `pid` of the current task list if it is the task `identity` names; kNotFound
+  // once it has exited or its pid names another task.
+  Result<Task> CurrentTask(int32_t pid, uint64_t identity);
+  KernelMemory& memory() { return memory_; }
+  const std::optional<TaskLayout>& task_layout() const { return task_layout_; }
+  const std::optional<VmaLayout>& vma_layout() const { return vma_layout_; }
+  const std::optional<PathLayout>& path_layout() const { return path_layout_; }
+
+  // What tells a task from a later one with the same pid (or task_struct).
+  static uint64_t Identity(const Task& task);
 
  private:
-  explicit LinuxOs(Guest& guest) : guest_(guest), memory_(guest) {}
+  LinuxOs(Guest& guest, VmcoreInfo info, VmcoreInfoOrigin origin, KernelLayout layout,
+          std::shared_ptr<const LoadedOverrides> overrides);
+  void Discover();
   Status FindSymbols();
   Status FindTypes();
   Status UseOverrideSymbols();  // overrides.h: --symbols / --isf
   Status UseOverrideTypes();    // overrides.h: --isf / --offsets
   // Appends the loaded modules' symbols to symbols_ (after the kernel's: /proc/kallsyms order).
   Status FindModuleSymbols();
+  // The loaded modules now.
+  Result<std::vector<Module>> ReadModules(ModuleWalkReport* report);
+
   // One reading of the task list; shared so readers keep theirs while a newer one is made.
   struct TaskSnapshot {
-    std::vector<Task> tasks;  // every thread, by pid
+    std::vector<Task> tasks;  // every thread with a plausible pid, by pid
     std::map<int32_t, size_t> by_pid;
-    Status status;  // why the walk stopped early, if it did
-    std::chrono::steady_clock::time_point taken;
+    Status status;               // why the list could not be read at all, if so
+    WalkReport report;           // how the walk ended
+    size_t implausible = 0;      // tasks dropped for impossible ids
+    std::string implausible_example;
+    uint64_t generation = 0;     // Guest::generation() when read
   };
-  // The current snapshot: read once for snapshots; for live guests again when older than
-  // kLiveTaskListAge or flushed.
+  // The task list of the guest's current generation.
   Result<std::shared_ptr<const TaskSnapshot>> AllTasks();
-  std::shared_ptr<const TaskSnapshot> WalkTasks();
-  Result<Task> FindTask(int32_t pid);
+  std::shared_ptr<const TaskSnapshot> WalkTasks(uint64_t generation);
+  static std::string ProcessesFact(const TaskSnapshot& snap);
 
   Guest& guest_;
   KernelMemory memory_;
-  std::optional<VmcoreInfo> vmcoreinfo_;
-  std::string vmcoreinfo_source_;
-  KernelLayout layout_{};
+  const VmcoreInfo vmcoreinfo_;
+  const VmcoreInfoOrigin origin_;
+  const KernelLayout layout_;
+  const std::shared_ptr<const LoadedOverrides> overrides_;  // null: none given
   SymbolTable symbols_;
   std::shared_ptr<const KernelTypes> types_;  // shared: override types serve every VM
-  std::shared_ptr<const LoadedOverrides> overrides_;  // null: none given
   std::optional<TaskLayout> task_layout_;
   std::optional<VmaLayout> vma_layout_;
   std::optional<PathLayout> path_layout_;
   std::optional<ModuleLayout> module_layout_;
-  std::vector<drivers::InfoLine> facts_;  // for Describe, including what failed
+  std::vector<Fact> facts_;  // found at creation, including what failed
 
-  mutable std::mutex tasks_mu_;
+  std::mutex tasks_mu_;
   std::shared_ptr<const TaskSnapshot> tasks_;  // GUARDED_BY(tasks_mu_)
 };
 

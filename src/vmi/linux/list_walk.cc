@@ -11,23 +11,21 @@ WalkEnd WalkList(KernelMemory& mem, uint64_t head, size_t max,
   size_t power = 1, steps = 0;
   for (size_t count = 0;; ++count) {
     auto next = mem.U64(pos);
-    if (!next) return {next.error().WithContext("list next")};
+    if (!next) return {next.error().WithContext("unreadable next link"), false, pos};
     auto back = mem.U64(*next + 8);
-    if (!back) return {back.error().WithContext("list node")};
-    if (*back != pos) {
-      return {BadDataError("list broken: node's next->prev is not the node"), false};
-    }
+    if (!back) return {back.error().WithContext("next points to unreadable memory"), false, pos};
+    if (*back != pos) return {BadDataError("next->prev mismatch"), false, pos};
     if (*next == head) return {};
     if (count >= max) {
-      return {BadDataError("list longer than " + std::to_string(max) + " entries"), true};
+      return {BadDataError("list longer than " + std::to_string(max) + " entries"), true, pos};
     }
-    if (*next == saved) return {BadDataError("list has a cycle that avoids its head")};
+    if (*next == saved) return {BadDataError("cycle that avoids the list head"), false, pos};
     if (++steps == power) {
       saved = *next;
       power *= 2;
       steps = 0;
     }
-    if (Status s = visit(*next); !s.ok()) return {std::move(s)};
+    if (Status s = visit(*next); !s.ok()) return {std::move(s), false, *next};
     pos = *next;
   }
 }

@@ -19,6 +19,7 @@ namespace vmemfs::vmi::linux_os {
 struct WalkEnd {
   Status status;        // OK: back at the head
   bool capped = false;  // stopped by the count cap
+  uint64_t at = 0;      // not OK: the node where it stopped (whose link or visit failed)
 };
 
 // Calls visit(node) for each list_head of the circular list whose head is at `head` (the head

@@ -154,7 +154,8 @@ Result<std::vector<Module>> ListModules(KernelMemory& mem, const ModuleLayout& l
     return Status();
   });
   if (report != nullptr && !end.status.ok()) {
-    report->errors.push_back(end.status.WithContext("module list"));
+    report->stopped = end.status.WithContext(
+        end.at == modules_head ? "at the list head" : "at module " + PointerText(end.at - layout.list));
     report->truncated = report->truncated || end.capped;
   }
   return modules;

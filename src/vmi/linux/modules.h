@@ -79,7 +79,9 @@ struct Module {
 };
 
 struct ModuleWalkReport {
-  std::vector<Status> errors;
+  std::vector<Status> errors;  // per module (its secondary data)
+  // OK, or why the list walk stopped before coming back to its head (naming the module).
+  Status stopped;
   bool truncated = false;  // the cap stopped the walk
 };
 

@@ -11,7 +11,7 @@ constexpr uint64_t kPageSize = 4096;
 
 // Reads [start, end) of the user address space at `dtb` page by page, stopping at the first
 // page that cannot be read, as access_remote_vm does for /proc.
-Result<std::string> ReadUserRange(Guest& guest, uint64_t dtb, uint64_t start, uint64_t end,
+Result<std::string> ReadUserRange(KernelMemory& mem, uint64_t dtb, uint64_t start, uint64_t end,
                                   size_t max_bytes) {
   if (end <= start) return std::string();
   uint64_t len = std::min<uint64_t>(end - start, max_bytes);
@@ -22,7 +22,7 @@ Result<std::string> ReadUserRange(Guest& guest, uint64_t dtb, uint64_t start, ui
     size_t chunk = std::min<uint64_t>(len - out.size(), kPageSize - (va & (kPageSize - 1)));
     size_t old = out.size();
     out.resize(old + chunk);
-    Status s = guest.ReadVirtual(dtb, va, std::as_writable_bytes(std::span(out).subspan(old)));
+    Status s = mem.ReadUser(dtb, va, std::as_writable_bytes(std::span(out).subspan(old)));
     if (s.code() == ErrorCode::kFault) {
       out.resize(old);
       break;
@@ -36,7 +36,7 @@ Result<std::string> ReadArea(KernelMemory& mem, const Task& task, uint64_t start
                              size_t max_bytes) {
   if (task.mm == 0) return std::string();
   if (!task.dtb) return FaultError(task.mm, "process page tables unknown");
-  return ReadUserRange(mem.guest(), *task.dtb, start, end, max_bytes);
+  return ReadUserRange(mem, *task.dtb, start, end, max_bytes);
 }
 
 // seq_escape_str(..., ESCAPE_SPACE | ESCAPE_SPECIAL, "\n\\") as the Name: line uses it.

@@ -42,6 +42,10 @@ void ResolveTask(LayoutResolver& r, const KernelTypes& types, TaskLayout& l) {
     l.worker_private = worker->offset;
     l.kthread_full_name = full_name->offset;
   }
+  if (auto start = types.Member("task_struct", "start_time");
+      start && start->bit_size == 0 && start->size == 8) {
+    l.start_time = {start->offset, 8};
+  }
 }
 
 void ResolveCred(LayoutResolver& r, TaskLayout& l) {
@@ -81,7 +85,8 @@ void ComputeTaskWindow(TaskLayout& l) {
       {l.state.offset, l.state.size},
       {l.exit_state.offset, l.exit_state.size},
       {l.flags.offset, l.flags.size},
-      {l.has_thread_node ? l.thread_node : l.thread_group, 16}};
+      {l.has_thread_node ? l.thread_node : l.thread_group, 16},
+      {l.start_time.size ? l.start_time.offset : l.tasks, l.start_time.size ? 8 : 16}};
   uint64_t lo = UINT64_MAX, hi = 0;
   for (auto [offset, size] : fields) {
     lo = std::min(lo, offset);

@@ -37,6 +37,9 @@ struct TaskLayout {
   // task_struct.worker_private -> struct kthread, kthread.full_name. 0: the kernel has none.
   uint64_t worker_private = 0;
   uint64_t kthread_full_name = 0;
+  // task_struct.start_time (monotonic ns at fork): with the address, tells a task from a later
+  // one that reuses its task_struct. size 0: the kernel has none (the address alone is used).
+  Field start_time;
 
   // cred: uid, gid, suid, sgid, euid, egid, fsuid, fsgid (kuid_t/kgid_t, 4 bytes each)
   uint64_t cred_ids[8] = {};

@@ -5,6 +5,7 @@
 #include <span>
 
 #include "base/checked.h"
+#include "base/hex.h"
 #include "vmi/linux/list_walk.h"
 
 namespace vmemfs::vmi::linux_os {
@@ -49,7 +50,7 @@ void ReadMm(KernelMemory& mem, const TaskLayout& l, Task& task) {
   if (task.mm == 0) return;
   auto pgd = mem.U64(task.mm + l.mm_pgd);
   if (!pgd) return Note(task, pgd.error(), "mm->pgd");
-  auto dtb = mem.guest().TranslateKernel(*pgd);
+  auto dtb = mem.Translate(*pgd);
   if (!dtb) return Note(task, dtb.error(), "mm->pgd translation");
   task.dtb = *dtb;
 }
@@ -162,6 +163,7 @@ Result<Task> ReadTask(KernelMemory& mem, const TaskLayout& l, uint64_t address) 
   task.exit_state = static_cast<uint32_t>(get(l.exit_state.offset, l.exit_state.size));
   task.state = TaskStateLetter(task.raw_state, task.exit_state);
   task.flags = static_cast<uint32_t>(get(l.flags.offset, l.flags.size));
+  if (l.start_time.size != 0) task.start_time = get(l.start_time.offset, 8);
   task.kernel_thread = (task.flags & kPfKthread) != 0;
   const char* comm = reinterpret_cast<const char*>(buf.data() + (l.comm - l.window_start));
   task.comm.assign(comm, strnlen(comm, l.comm_size > 0 ? l.comm_size - 1 : 0));
@@ -186,7 +188,7 @@ Result<std::vector<Task>> ListTasks(KernelMemory& mem, const TaskLayout& layout,
   WalkEnd end = WalkList(mem, head, limits.max_tasks, [&](uint64_t node) -> Status {
     uint64_t address = node - layout.tasks;
     auto task = ReadTask(mem, layout, address);
-    if (!task) return task.error().WithContext("task_struct at " + std::to_string(address));
+    if (!task) return task.error().WithContext("unreadable task_struct");
     ListThreads(mem, layout, std::min(limits.max_threads_per_process, threads_left), *task);
     threads_left -= std::min(threads_left, task->threads.size());
     if (report != nullptr && !task->error.ok()) {
@@ -196,7 +198,8 @@ Result<std::vector<Task>> ListTasks(KernelMemory& mem, const TaskLayout& layout,
     return Status();
   });
   if (report != nullptr && !end.status.ok()) {
-    report->errors.push_back(end.status.WithContext("process list"));
+    report->stopped = end.status.WithContext(
+        end.at == head ? "at init_task" : "at task " + Hex(end.at - layout.tasks));
     report->truncated = report->truncated || end.capped;
   }
   return tasks;

@@ -33,6 +33,7 @@ struct ThreadRef {
 
 struct Task {
   uint64_t address = 0;  // task_struct VA
+  uint64_t start_time = 0;  // task_struct.start_time, 0 when the kernel has none
   int32_t pid = 0;
   int32_t tgid = 0;
   int32_t ppid = 0;        // real_parent->tgid, as /proc shows it (0 for children of pid 0)
@@ -55,7 +56,10 @@ struct Task {
 
 // Problems met by a walk that still returned tasks.
 struct WalkReport {
-  std::vector<Status> errors;
+  std::vector<Status> errors;  // per task (secondary objects that could not be read)
+  // OK, or why the process list walk stopped before coming back to its head (it names the
+  // task whose link was bad).
+  Status stopped;
   bool truncated = false;  // a cap stopped the process list
 };
 

@@ -50,31 +50,22 @@ Result<bool> ReadChunk(Guest& guest, uint64_t pa, std::span<std::byte> buf) {
   return s;
 }
 
-// Calls `hit` with the physical address of every kName in the range. Zero-copy where the
-// driver maps the memory; names that straddle the end of one piece are found by re-reading
-// the seam around it.
+// Calls `hit` with the physical address of every kName in the range, reading it a chunk at a
+// time; names that straddle the end of one chunk are found by re-reading the seam around it.
 Status ScanRange(Guest& guest, const drivers::PhysRange& range, const HitFn& hit) {
   std::vector<std::byte> buf;
   for (uint64_t pa = range.start; pa < range.end;) {
-    std::span<const std::byte> piece = guest.driver().Mapped(pa);
-    if (piece.size() > range.end - pa) piece = piece.first(range.end - pa);
-    if (piece.empty()) {
-      buf.resize(std::min<uint64_t>(kChunk, range.end - pa));
-      VMEMFS_ASSIGN_OR_RETURN(bool ok, ReadChunk(guest, pa, buf));
-      if (ok)
-        piece = buf;
-      else
-        piece = std::span<const std::byte>();
-    }
-    uint64_t next = pa + (piece.empty() ? buf.size() : piece.size());
-    FindIn(piece, pa, pa, hit);
+    buf.resize(std::min<uint64_t>(kChunk, range.end - pa));
+    VMEMFS_ASSIGN_OR_RETURN(bool ok, ReadChunk(guest, pa, buf));
+    uint64_t next = pa + buf.size();
+    if (ok) FindIn(buf, pa, pa, hit);
     if (next < range.end) {
       uint64_t seam_start = std::max(range.start, next - (kName.size() - 1));
       std::vector<std::byte> seam(std::min<uint64_t>(next + kName.size() - 1, range.end) -
                                   seam_start);
-      VMEMFS_ASSIGN_OR_RETURN(bool ok, ReadChunk(guest, seam_start, seam));
-      // Only names that start before `next`: the others are found in the next piece.
-      if (ok) {
+      VMEMFS_ASSIGN_OR_RETURN(bool seam_ok, ReadChunk(guest, seam_start, seam));
+      // Only names that start before `next`: the others are found in the next chunk.
+      if (seam_ok) {
         FindIn(seam, seam_start, seam_start, [&](uint64_t at) {
           if (at < next && at + kName.size() > next) hit(at);
         });
@@ -93,13 +84,9 @@ Status ScanPageStarts(Guest& guest, const drivers::PhysRange& range, const HitFn
   std::array<std::byte, kNeed> buf;
   for (uint64_t pa = (range.start + kPage - 1) / kPage * kPage;
        pa < range.end && range.end - pa >= kNeed; pa += kPage) {
-    std::span<const std::byte> bytes = guest.driver().Mapped(pa);
-    if (bytes.size() < kNeed) {
-      VMEMFS_ASSIGN_OR_RETURN(bool ok, ReadChunk(guest, pa, buf));
-      if (!ok) continue;
-      bytes = buf;
-    }
-    if (std::memcmp(bytes.data() + kHeaderSize, kName.data(), kName.size()) == 0) {
+    VMEMFS_ASSIGN_OR_RETURN(bool ok, ReadChunk(guest, pa, buf));
+    if (!ok) continue;
+    if (std::memcmp(buf.data() + kHeaderSize, kName.data(), kName.size()) == 0) {
       hit(pa + kHeaderSize);
     }
   }
@@ -147,7 +134,7 @@ std::optional<VmcoreInfoLocation> Choose(Guest& guest, const std::vector<uint64_
     if (score > best_score) {
       best_score = score;
       best = VmcoreInfoLocation{info->text(), name_pa - kHeaderSize,
-                                "RAM scan, note at " + Hex(name_pa - kHeaderSize), 0};
+                                "scan of all RAM", 0};
     }
   }
   if (best) best->candidates = distinct.size();
@@ -158,12 +145,12 @@ using ScanFn = Status (*)(Guest&, const drivers::PhysRange&, const HitFn&);
 
 }  // namespace
 
+std::optional<VmcoreInfo> ReadVmcoreInfoNote(Guest& guest, uint64_t note_pa) {
+  if (note_pa > UINT64_MAX - kHeaderSize) return std::nullopt;
+  return ReadNote(guest, note_pa + kHeaderSize);
+}
+
 Result<VmcoreInfoLocation> LocateVmcoreInfo(Guest& guest) {
-  if (auto carried = guest.driver().VmcoreInfo()) {
-    if (auto info = VmcoreInfo::Parse(*carried)) {
-      return VmcoreInfoLocation{info->text(), std::nullopt, "snapshot note", 1};
-    }
-  }
   // Page starts first (fast, where the kernel puts it), every byte only if that finds nothing.
   size_t seen = 0;
   for (ScanFn scan : {&ScanPageStarts, &ScanRange}) {
@@ -180,9 +167,5 @@ Result<VmcoreInfoLocation> LocateVmcoreInfo(Guest& guest) {
                        " name matches)");
 }
 
-Result<std::string> FindVmcoreInfo(Guest& guest) {
-  VMEMFS_ASSIGN_OR_RETURN(VmcoreInfoLocation loc, LocateVmcoreInfo(guest));
-  return std::move(loc.text);
-}
 
 }  // namespace vmemfs::vmi::linux_os

@@ -15,18 +15,19 @@
 
 #include "base/status.h"
 #include "vmi/guest.h"
+#include "vmi/linux/vmcoreinfo.h"
 
 namespace vmemfs::vmi::linux_os {
 
 struct VmcoreInfoLocation {
   std::string text;
   std::optional<uint64_t> note_pa;  // physical address of the note header (scan only)
-  std::string source;               // "snapshot note" or "RAM scan at 0x..."
+  std::string source;               // how it was found: "scan of all RAM, note at 0x..."
   size_t candidates = 0;            // valid distinct notes seen (more than 1: a stale copy)
 };
 
-// The note the driver carries (Driver::VmcoreInfo) if it parses, else the best note in RAM:
-// first at page starts only (the kernel allocates the note with alloc_pages_exact, so this
+// The best note in RAM, found by scanning all of it (the last resort: it costs in proportion to
+// the RAM size): first at page starts only (the kernel allocates the note with alloc_pages_exact, so this
 // finds the live one quickly), then, if no valid note starts a page, at every 4-byte
 // alignment.
 // Among several distinct valid notes, the first (lowest address) is taken among those that
@@ -36,8 +37,9 @@ struct VmcoreInfoLocation {
 // the driver's error if RAM cannot be read for a reason other than a hole.
 Result<VmcoreInfoLocation> LocateVmcoreInfo(Guest& guest);
 
-// The text of LocateVmcoreInfo.
-Result<std::string> FindVmcoreInfo(Guest& guest);
+// The note whose header is at physical `note_pa`, if its header and text are valid.
+std::optional<VmcoreInfo> ReadVmcoreInfoNote(Guest& guest, uint64_t note_pa);
+
 
 }  // namespace vmemfs::vmi::linux_os
 

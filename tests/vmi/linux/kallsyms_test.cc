@@ -273,19 +273,18 @@ TEST_P(RealGuestKallsymsTest, EveryTruthLineMatches) {
   }
   auto driver = drivers::OpenSnapshot((dir / "raw.mem").string(), {});
   ASSERT_TRUE(driver.has_value()) << driver.error().ToString();
-  auto guest = Guest::Create(std::move(*driver));
+  auto guest = Guest::Open(std::move(*driver));
   ASSERT_TRUE(guest.has_value()) << guest.error().ToString();
-  auto text = FindVmcoreInfo(**guest);
-  ASSERT_TRUE(text.has_value()) << text.error().ToString();
-  auto info = VmcoreInfo::Parse(*text);
+  auto where = LocateVmcoreInfo(**guest);
+  ASSERT_TRUE(where.has_value()) << where.error().ToString();
+  auto info = VmcoreInfo::Parse(where->text);
   ASSERT_TRUE(info.has_value());
   auto layout = FindKernelLayout(**guest, *info);
   ASSERT_TRUE(layout.has_value()) << layout.error().ToString();
-  (*guest)->SetKernelPageTables(layout->mode, layout->page_table_root, layout->root_source);
   auto at = KallsymsAddresses::FromVmcoreInfo(*info);
   ASSERT_TRUE(at.has_value()) << at.error().ToString();
 
-  KernelMemory memory(**guest);
+  KernelMemory memory(**guest, {layout->mode, layout->page_table_root});
   auto start = std::chrono::steady_clock::now();
   auto table = ReadKallsyms(memory, *at);
   double ms =

@@ -1,5 +1,6 @@
 #include "vmi/linux/guest_root.h"
 #include "vmi/linux/kernel_layout.h"
+#include "vmi/linux/kernel_memory.h"
 
 #include <gtest/gtest.h>
 
@@ -81,7 +82,7 @@ FakeKernel Make(int table_levels, bool note_l5, int64_t phys_base, uint64_t map_
   uint64_t root = kPgt - kStartKernelMap + static_cast<uint64_t>(phys_base);
   uint64_t stext_pa = kStext - kStartKernelMap + static_cast<uint64_t>(phys_base);
   Map2M(*d, table_levels, root, kStext, stext_pa + map_to_delta);
-  auto g = Guest::Create(std::move(d));
+  auto g = Guest::Open(std::move(d));
   EXPECT_TRUE(g.has_value());
   auto info = VmcoreInfo::Parse(Note(phys_base, note_l5));
   EXPECT_TRUE(info.has_value());
@@ -101,7 +102,7 @@ TEST(KernelLayoutTest, FourLevelVerified) {
   EXPECT_NE(layout->root_source.find("SYMBOL(init_top_pgt) + phys_base, verified"),
             std::string::npos);
   bool has_root_line = false;
-  for (auto& [key, value] : layout->provenance) has_root_line |= key == "page-table-root";
+  for (const Fact& f : layout->provenance) has_root_line |= f.key == "page-table-root";
   EXPECT_TRUE(has_root_line);
 }
 
@@ -183,32 +184,31 @@ TEST_P(RealGuestLayoutTest, FindsAndVerifiesTheKernel) {
   if (!std::filesystem::exists(dir / file)) GTEST_SKIP() << "no test guest at " << dir;
   auto driver = drivers::OpenSnapshot((dir / file).string(), {});
   ASSERT_TRUE(driver.has_value()) << driver.error().ToString();
-  auto guest = Guest::Create(std::move(*driver));
+  auto guest = Guest::Open(std::move(*driver));
   ASSERT_TRUE(guest.has_value()) << guest.error().ToString();
-  auto text = FindVmcoreInfo(**guest);
-  ASSERT_TRUE(text.has_value()) << text.error().ToString();
-  auto info = VmcoreInfo::Parse(*text);
+  auto where = LocateVmcoreInfo(**guest);
+  ASSERT_TRUE(where.has_value()) << where.error().ToString();
+  auto info = VmcoreInfo::Parse(where->text);
   ASSERT_TRUE(info.has_value());
-  auto layout = FindKernelLayout(**guest, *info);
+  auto layout = FindKernelLayout(**guest, *info, (*guest)->RegisterRoots());
   ASSERT_TRUE(layout.has_value()) << layout.error().ToString();
 
   bool la57 = Value(dir / "truth/snapshot.txt", "la57") == "1";
   EXPECT_EQ(layout->mode, la57 ? PagingMode::kIa32e5 : PagingMode::kIa32e4);
   EXPECT_EQ(layout->stext_pa, *info->Symbol("_stext") - kStartKernelMap +
                                   static_cast<uint64_t>(*info->Number("phys_base")));
-  for (auto& [key, value] : layout->provenance) {
-    std::printf("[ %s/%s ] %s: %s\n", name, file, key.c_str(), value.c_str());
+  for (const Fact& f : layout->provenance) {
+    std::printf("[ %s/%s ] %s: %s (%s)\n", name, file, f.key.c_str(), f.value.c_str(),
+                f.how.c_str());
   }
-  // Once applied, the guest reads the kernel's own banner.
-  (*guest)->SetKernelPageTables(layout->mode, layout->page_table_root, layout->root_source);
+  // Through its page tables, the kernel's own banner reads.
+  KernelMemory mem(**guest, {layout->mode, layout->page_table_root});
   std::string release(info->os_release().size(), '\0');
   auto uts = info->Symbol("init_uts_ns");
   ASSERT_TRUE(uts.has_value());
   // struct new_utsname inside uts_namespace: sysname[65] then nodename[65], release[65].
   uint64_t name_off = info->Offset("uts_namespace.name").value_or(0);
-  ASSERT_TRUE((*guest)
-                  ->ReadKernel(*uts + name_off + 2 * 65, std::as_writable_bytes(std::span(release)))
-                  .ok());
+  ASSERT_TRUE(mem.Read(*uts + name_off + 2 * 65, std::as_writable_bytes(std::span(release))).ok());
   EXPECT_EQ(release, info->os_release());
 }
 

@@ -1,6 +1,8 @@
 #include "vmi/linux/guest_root.h"
 #include "vmi/linux/kernel_types.h"
 
+#include "tasks_test_guest.h"
+
 #include <bpf/btf.h>
 #include <gtest/gtest.h>
 
@@ -38,13 +40,12 @@ const std::vector<std::byte>& GuestBtf(const std::string& name) {
   auto [it, inserted] = cache.try_emplace(name);
   if (!inserted) return it->second;
   std::string dir = kGuestRoot + "/" + name;
-  auto driver = drivers::OpenSnapshot(dir + "/core.elf", {});
-  if (!driver) return it->second;
-  auto guest = Guest::Create(std::move(*driver));
+  std::string why;
+  auto kernel = testing::OpenRealKernel(dir + "/core.elf", &why);
   uint64_t start = TruthSymbol(dir, "__start_BTF"), stop = TruthSymbol(dir, "__stop_BTF");
-  if (!guest || start == 0 || stop <= start) return it->second;
+  if (!kernel || start == 0 || stop <= start) return it->second;
   std::vector<std::byte> bytes(stop - start);
-  EXPECT_TRUE((*guest)->ReadKernel(start, bytes).ok());
+  EXPECT_TRUE(kernel->mem->Read(start, bytes).ok());
   it->second = std::move(bytes);
   return it->second;
 }

@@ -24,9 +24,9 @@ class SyntheticKernelMemory {
     ram_ = &driver->ram;
     Put64Phys(0x1000 + 8 * ((kBase >> 39) & 511), 0x2000 | 0x3);  // PML4 -> PDPT, P|RW
     Put64Phys(0x2000, 0x0 | 0x83);                                // 1 GiB page at 0, PS
-    guest_ = std::move(*vmi::Guest::Create(std::move(driver)));
-    guest_->SetKernelPageTables(vmi::PagingMode::kIa32e4, 0x1000, "synthetic");
-    mem_ = std::make_unique<vmi::linux_os::KernelMemory>(*guest_);
+    guest_ = std::move(*vmi::Guest::Open(std::move(driver)));
+    mem_ = std::make_unique<vmi::linux_os::KernelMemory>(
+        *guest_, vmi::AddressSpace{vmi::PagingMode::kIa32e4, 0x1000});
   }
 
   vmi::linux_os::KernelMemory& mem() { return *mem_; }

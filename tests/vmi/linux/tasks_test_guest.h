@@ -15,6 +15,8 @@
 #include "drivers/snapshot_driver.h"
 #include "vmi/guest.h"
 #include "vmi/linux/kernel_memory.h"
+#include "vmi/linux/linux_os.h"
+#include "vmi/os_registry.h"
 #include "vmi/linux/kernel_types.h"
 #include "vmi/linux/task_layout.h"
 
@@ -58,9 +60,8 @@ class SyntheticKernel {
       Put64(0x3000 + i * 8, (i << 21) | 0x83);  // present, writable, 2 MiB
       Put64(0x5000 + i * 8, (i << 21) | 0x87);  // + user
     }
-    guest_ = std::move(*Guest::Create(std::move(driver)));
-    guest_->SetKernelPageTables(PagingMode::kIa32e4, kPml4, "test");
-    mem_ = std::make_unique<KernelMemory>(*guest_);
+    guest_ = std::move(*Guest::Open(std::move(driver)));
+    mem_ = std::make_unique<KernelMemory>(*guest_, AddressSpace{PagingMode::kIa32e4, kPml4});
   }
 
   static uint64_t Kva(uint64_t pa) { return kDirectMap + pa; }
@@ -104,10 +105,44 @@ inline uint64_t TruthSymbol(const std::string& dir, const std::string& name) {
   return 0;
 }
 
+// A snapshot of a real guest with its kernel found as vmemfs finds it (vmi::OsFinders).
+struct RealKernel {
+  std::unique_ptr<Guest> guest;
+  std::shared_ptr<const KernelView> view;  // view->space and view->os are set
+  std::unique_ptr<KernelMemory> mem;       // through the kernel's page tables
+  LinuxOs& os() const { return static_cast<LinuxOs&>(*view->os); }
+};
+
+// Opens the snapshot `path` and finds its Linux kernel; nullptr (and *why set) when the file
+// is absent or no kernel is found.
+inline std::unique_ptr<RealKernel> OpenRealKernel(const std::string& path, std::string* why,
+                                                  const OsOverrides& overrides = {}) {
+  auto driver = drivers::OpenSnapshot(path, {});
+  if (!driver) {
+    *why = "no test guest snapshot " + path + " (tools/guest/guest.py prepare --root " +
+           kGuestRoot + "): " + driver.error().ToString();
+    return nullptr;
+  }
+  auto finders = OsFinders::Create(overrides);
+  if (!finders) return *why = finders.error().ToString(), nullptr;
+  auto guest = Guest::Open(std::move(*driver), {.os_finders = *finders});
+  if (!guest) return *why = guest.error().ToString(), nullptr;
+  auto k = std::make_unique<RealKernel>();
+  k->guest = std::move(*guest);
+  k->view = k->guest->Kernel();
+  if (!k->view->space || !k->view->os) {
+    *why = "no kernel found in " + path;
+    for (const Fact& f : k->view->facts) *why += "; " + f.key + ": " + f.value + " " + f.how;
+    return nullptr;
+  }
+  k->mem = std::make_unique<KernelMemory>(*k->guest, *k->view->space);
+  return k;
+}
+
 struct RealGuest {
   std::string dir;
-  std::unique_ptr<Guest> guest;
-  std::unique_ptr<KernelMemory> mem;
+  std::unique_ptr<RealKernel> kernel;
+  KernelMemory* mem = nullptr;
   std::unique_ptr<KernelTypes> types;
   TaskLayout layout;
   uint64_t init_task = 0;
@@ -124,16 +159,9 @@ inline RealGuest* OpenRealGuest(const std::string& name, std::string* why) {
   }
   auto g = std::make_unique<RealGuest>();
   g->dir = kGuestRoot + "/" + name;
-  auto driver = drivers::OpenSnapshot(g->dir + "/core.elf", {});
-  if (!driver) {
-    *why = "no test guest at " + g->dir + " (tools/guest/guest.py prepare --root " + kGuestRoot +
-           "): " + driver.error().ToString();
-    return nullptr;
-  }
-  auto guest = Guest::Create(std::move(*driver));
-  if (!guest) return *why = guest.error().ToString(), nullptr;
-  g->guest = std::move(*guest);
-  g->mem = std::make_unique<KernelMemory>(*g->guest);
+  g->kernel = OpenRealKernel(g->dir + "/core.elf", why);
+  if (!g->kernel) return nullptr;
+  g->mem = g->kernel->mem.get();
   uint64_t start = TruthSymbol(g->dir, "__start_BTF"), stop = TruthSymbol(g->dir, "__stop_BTF");
   g->init_task = TruthSymbol(g->dir, "init_task");
   std::vector<std::byte> btf(stop > start ? stop - start : 0);

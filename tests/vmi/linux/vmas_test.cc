@@ -19,11 +19,12 @@
 #include "vmi/linux/kernel_types.h"
 #include "vmi/linux/maps_text.h"
 #include "vmi/linux/synthetic_kernel_memory.h"
+#include "vmi/linux/tasks_test_guest.h"
 
 namespace vmemfs::vmi::linux_os {
 namespace {
 
-using testing::SyntheticKernelMemory;
+using ::vmemfs::testing::SyntheticKernelMemory;
 
 // ---------------------------------------------------------------- synthetic structures
 
@@ -295,7 +296,7 @@ std::string ReadFile(const std::string& path) {
 
 struct RealGuest {
   std::string dir;
-  std::unique_ptr<Guest> guest;
+  std::unique_ptr<testing::RealKernel> kernel;
   std::unique_ptr<KernelTypes> types;
   std::map<std::string, uint64_t> symbols;
 };
@@ -311,16 +312,13 @@ RealGuest* OpenRealGuest(const std::string& name, std::string* why) {
   auto& slot = cache[name];
   auto g = std::make_unique<RealGuest>();
   g->dir = kGuestRoot + "/" + name;
-  auto driver = drivers::OpenSnapshot(g->dir + "/core.elf", {});
-  if (!driver) return reasons[name] = driver.error().ToString(), *why = reasons[name], nullptr;
-  auto guest = Guest::Create(std::move(*driver));
-  if (!guest) return reasons[name] = guest.error().ToString(), *why = reasons[name], nullptr;
-  g->guest = std::move(*guest);
+  g->kernel = testing::OpenRealKernel(g->dir + "/core.elf", why);
+  if (!g->kernel) return reasons[name] = *why, nullptr;
   g->symbols =
       TruthSymbols(g->dir, {"__start_BTF", "__stop_BTF", "init_task", "special_mapping_name"});
   uint64_t start = g->symbols["__start_BTF"], stop = g->symbols["__stop_BTF"];
   std::vector<std::byte> btf(stop > start ? stop - start : 0);
-  if (btf.empty() || !g->guest->ReadKernel(start, btf).ok()) {
+  if (btf.empty() || !g->kernel->mem->Read(start, btf).ok()) {
     return reasons[name] = "cannot read BTF", *why = reasons[name], nullptr;
   }
   auto types = KernelTypes::FromBtf(btf);
@@ -386,7 +384,7 @@ TEST_P(RealGuestMapsTest, MapsMatchTruth) {
     pids.push_back(std::stoi(e.path().stem().string()));
   }
   ASSERT_FALSE(pids.empty());
-  KernelMemory mem(*g->guest);
+  KernelMemory& mem = *g->kernel->mem;
   std::map<int, uint64_t> mms = FindMms(*g, mem, pids);
   for (int pid : pids) {
     SCOPED_TRACE("pid " + std::to_string(pid));
@@ -418,7 +416,7 @@ TEST_P(RealGuestMapsTest, EveryProcessWalks) {
   auto layout = ResolveVmaLayout(*g->types);
   ASSERT_TRUE(layout.has_value()) << layout.error().ToString();
   layout->special_mapping_name_fn = g->symbols["special_mapping_name"];
-  KernelMemory mem(*g->guest);
+  KernelMemory& mem = *g->kernel->mem;
   uint64_t tasks = g->types->Member("task_struct", "tasks")->offset;
   uint64_t mm_off = g->types->Member("task_struct", "mm")->offset;
   uint64_t head = g->symbols["init_task"] + tasks;

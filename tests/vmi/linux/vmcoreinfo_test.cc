@@ -165,7 +165,7 @@ class FakeDriver : public drivers::Driver {
 };
 
 std::unique_ptr<Guest> MakeGuest(std::unique_ptr<FakeDriver> d) {
-  auto g = Guest::Create(std::move(d));
+  auto g = Guest::Open(std::move(d));
   EXPECT_TRUE(g.has_value());
   return std::move(*g);
 }
@@ -237,17 +237,6 @@ TEST(VmcoreInfoScanTest, PrefersTheSelfConsistentCopy) {
   EXPECT_NE(loc->text.find("OSRELEASE=new"), std::string::npos);
 }
 
-TEST(VmcoreInfoScanTest, UsesTheDriversNoteFirst) {
-  auto d = std::make_unique<FakeDriver>(1 << 20, true);
-  d->carried_ = "OSRELEASE=carried\n";
-  d->PutNote(0x1000, kNoteText);
-  auto g = MakeGuest(std::move(d));
-  auto loc = LocateVmcoreInfo(*g);
-  ASSERT_TRUE(loc.has_value());
-  EXPECT_EQ(loc->source, "snapshot note");
-  EXPECT_EQ(*FindVmcoreInfo(*g), "OSRELEASE=carried\n");
-}
-
 TEST(VmcoreInfoScanTest, NothingFound) {
   auto g = MakeGuest(std::make_unique<FakeDriver>(1 << 20, false));
   EXPECT_EQ(LocateVmcoreInfo(*g).error().code(), ErrorCode::kNotFound);
@@ -271,7 +260,7 @@ TEST_P(RealGuestVmcoreInfoTest, FindsTheRunningKernelsNote) {
   if (!std::filesystem::exists(dir / file)) GTEST_SKIP() << "no test guest at " << dir;
   auto driver = drivers::OpenSnapshot((dir / file).string(), {});
   ASSERT_TRUE(driver.has_value()) << driver.error().ToString();
-  auto guest = Guest::Create(std::move(*driver));
+  auto guest = Guest::Open(std::move(*driver));
   ASSERT_TRUE(guest.has_value()) << guest.error().ToString();
   // Twice: the first scan also pays for faulting the snapshot's pages in.
   double ms[2];
