@@ -75,13 +75,13 @@ class DriverMemory : public vmi::PhysicalMemory {
   drivers::Driver& driver_;
 };
 
-std::vector<vmi::linux_os::RootCandidate> Registers(const std::string& file) {
+std::vector<vmi::linux_os::RegisterRoot> Registers(const std::string& file) {
   std::map<int, std::map<std::string, uint64_t>> regs;
   std::ifstream in(file);
   int vcpu;
   std::string name, hex;
   while (in >> vcpu >> name >> hex) regs[vcpu][name] = std::stoull(hex, nullptr, 16);
-  std::vector<vmi::linux_os::RootCandidate> out;
+  std::vector<vmi::linux_os::RegisterRoot> out;
   for (auto& [cpu, r] : regs) {
     if (auto mode = vmi::PagingModeFromRegisters(r["cr0"], r["cr4"], r["efer"])) {
       out.push_back({*mode, r["cr3"], "vCPU " + std::to_string(cpu) + " CR3"});
@@ -98,7 +98,7 @@ std::string Measure(const char* name, const std::string& path, bool cold,
   auto driver = drivers::OpenSnapshot(path, {});
   if (!driver) Die(driver.error().ToString());
   drivers::Driver* d = driver->get();
-  auto guest = vmi::Guest::Create(std::move(*driver));
+  auto guest = vmi::Guest::Open(std::move(*driver));
   if (!guest) Die(guest.error().ToString());
   const auto start = std::chrono::steady_clock::now();
   std::string text = method(**guest, *d);
@@ -118,7 +118,7 @@ int main(int argc, char** argv) {
   if (argc < 2) bench::Die("usage: discovery_bench SNAPSHOT [registers.txt]");
   const std::string path = argv[1];
   const auto regs =
-      argc > 2 ? bench::Registers(argv[2]) : std::vector<vmi::linux_os::RootCandidate>{};
+      argc > 2 ? bench::Registers(argv[2]) : std::vector<vmi::linux_os::RegisterRoot>{};
   auto finder = [&](vmi::Guest& guest, drivers::Driver& d) {
     bench::DriverMemory mem(d);
     auto f = vmi::linux_os::FindKernelVmcoreInfo({mem, d.ranges(), regs, nullptr, {}});

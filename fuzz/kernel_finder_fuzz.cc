@@ -77,7 +77,7 @@ std::vector<drivers::PhysRange> Layout(unsigned kind) {
   }
 }
 
-std::vector<RootCandidate> Registers(unsigned kind, uint64_t cr3) {
+std::vector<RegisterRoot> Registers(unsigned kind, uint64_t cr3) {
   switch (kind & 3) {
     case 0:
       return {};
@@ -94,7 +94,7 @@ std::vector<RootCandidate> Registers(unsigned kind, uint64_t cr3) {
 
 void FuzzOne(uint8_t flags, uint64_t cr3, std::span<const uint8_t> tile) {
   TiledRam ram(tile, Layout(flags));
-  const std::vector<RootCandidate> regs = Registers(flags >> 2, cr3);
+  const std::vector<RegisterRoot> regs = Registers(flags >> 2, cr3);
   const bool reject = (flags & 0x10) != 0;
   KernelFinderLimits limits;  // small, so one input runs in milliseconds
   limits.max_bytes = 2 << 20;

@@ -130,6 +130,9 @@ class Guest {
   std::span<const drivers::PhysRange> ranges() const { return driver_->ranges(); }
   // The RAM range holding `pa`, or nullptr.
   const drivers::PhysRange* RangeOf(uint64_t pa) const;
+  // Guest-physical memory as the page-table walker reads it (zero copy where the source maps
+  // it), for walks through tables no address space names yet.
+  PhysicalMemory& physical() { return *memory_; }
   // How to serve [pa, pa + length): file extents, mapped spans, copies, holes. Every byte of
   // the range is covered, in order.
   std::vector<MemoryRun> PlanPhysical(uint64_t pa, uint64_t length) const;

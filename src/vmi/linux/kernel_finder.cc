@@ -195,7 +195,7 @@ class Search {
   // holds the user half of the pair, which maps little of the kernel).
   std::vector<Root> RegisterRoots() {
     std::vector<Root> roots;
-    for (const RootCandidate& c : in_.registers) {
+    for (const RegisterRoot& c : in_.registers) {
       if (!IsIa32e(c.mode)) {
         Note(c.source + ": " + std::string(PagingModeName(c.mode)) + " is not x86_64 paging");
         continue;

@@ -41,7 +41,7 @@
 namespace vmemfs::vmi::linux_os {
 
 // One page-table root a vCPU holds.
-struct RootCandidate {
+struct RegisterRoot {
   PagingMode mode;     // from CR0/CR4/EFER (PagingModeFromRegisters); only IA-32e modes are used
   uint64_t cr3;        // as the vCPU holds it: PCID and flag bits are masked here
   std::string source;  // for the result's sentence, e.g. "vCPU 0 CR3"
@@ -62,7 +62,7 @@ struct KernelFinderInput {
   std::span<const drivers::PhysRange> ranges;  // guest RAM, sorted, as Driver::ranges()
   // Empty for raw and LiME snapshots. Each costs a read of its kernel half (2 KiB), so their
   // number is bounded by limits.max_bytes.
-  std::span<const RootCandidate> registers;
+  std::span<const RegisterRoot> registers;
   // Accepts or rejects a parsed note (e.g. its own page-table root must translate its _stext
   // as expected: kernel_layout.h). Empty: every note that passes the checks above is accepted.
   std::function<bool(const VmcoreInfo&)> verify;

@@ -9,15 +9,6 @@
 namespace vmemfs::vmi::linux_os {
 namespace {
 
-// Physical reads straight from the driver: the walker needs no paging mode from the guest.
-class GuestPhysical : public PhysicalMemory {
- public:
-  explicit GuestPhysical(Guest& guest) : guest_(guest) {}
-  Status Read(uint64_t pa, std::span<std::byte> out) override { return guest_.ReadPhys(pa, out); }
-
- private:
-  Guest& guest_;
-};
 
 // A kernel-image virtual address -> its physical address by the image's linear map. Wraps
 // modulo 2^64 on purpose: phys_base is negative when the image sits below its link address.
@@ -55,8 +46,7 @@ Candidate Check(Guest& guest, PagingMode mode, uint64_t root, uint64_t stext, ui
 }  // namespace
 
 Result<uint64_t> TranslateWith(Guest& guest, PagingMode mode, uint64_t root, uint64_t va) {
-  GuestPhysical mem(guest);
-  VMEMFS_ASSIGN_OR_RETURN(Mapping m, Translate(mem, mode, root, va));
+  VMEMFS_ASSIGN_OR_RETURN(Mapping m, Translate(guest.physical(), mode, root, va));
   return m.pa + (va - m.va);
 }
 

@@ -1,5 +1,6 @@
 #include "vmi/linux/linux_finder.h"
 
+#include "vmi/linux/kernel_finder.h"
 #include "vmi/linux/kernel_layout.h"
 #include "vmi/linux/linux_os.h"
 #include "vmi/linux/overrides.h"
@@ -44,13 +45,34 @@ class LinuxFinder : public OsFinder {
         return Located{*std::move(info), {std::nullopt, "note in the source file"}};
       }
     }
+    Result<Located> through = ThroughPageTables(search);
+    if (through || through.error().code() != ErrorCode::kNotFound) return through;
     if (!search.may_scan_all_ram()) {
-      return NotFoundError("no VMCOREINFO note through the page tables; the next scan of all "
-                           "RAM is not due yet");
+      return NotFoundError("no VMCOREINFO note through the page tables (" +
+                           through.error().message() + "); the next scan of all RAM is not due yet");
     }
     VMEMFS_ASSIGN_OR_RETURN(VmcoreInfoLocation where, LocateVmcoreInfo(search.guest));
     VMEMFS_ASSIGN_OR_RETURN(VmcoreInfo info, VmcoreInfo::Parse(where.text));
     return Located{std::move(info), {where.note_pa, where.source}};
+  }
+
+  // The note through the registers' roots or the real-mode trampoline's tables: what the
+  // kernel costs, not what the RAM costs (kernel_finder.h).
+  static Result<Located> ThroughPageTables(const OsSearch& search) {
+    std::vector<RegisterRoot> registers;
+    for (const RootCandidate& r : search.register_roots) {
+      registers.push_back({r.space.mode, r.space.root, r.source});
+    }
+    Guest& guest = search.guest;
+    KernelFinderInput input{guest.physical(), guest.ranges(), registers,
+                            [&](const VmcoreInfo& info) {
+                              return FindKernelLayout(guest, info, search.register_roots)
+                                  .has_value();
+                            },
+                            {}};
+    VMEMFS_ASSIGN_OR_RETURN(KernelFinding found, FindKernelVmcoreInfo(input));
+    VMEMFS_ASSIGN_OR_RETURN(VmcoreInfo info, VmcoreInfo::Parse(found.text));
+    return Located{std::move(info), {found.note_pa, found.how}};
   }
 
   const std::shared_ptr<const LoadedOverrides> overrides_;  // null: none given

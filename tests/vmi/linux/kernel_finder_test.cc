@@ -150,7 +150,7 @@ struct MiniKernel {
 
   uint64_t PointerVa() const { return kText + (kTextPages + 1) * kKiB4 + 0x30; }
 
-  Result<KernelFinding> Find(std::span<const RootCandidate> regs = {},
+  Result<KernelFinding> Find(std::span<const RegisterRoot> regs = {},
                              KernelFinderLimits limits = {}) {
     ram.bytes_read = 0;
     return FindKernelVmcoreInfo({ram, ram.ranges(), regs, verify, limits});
@@ -187,7 +187,7 @@ TEST_P(KernelFinderModeTest, FindsTheNoteThroughTheTrampolineWithoutRegisters) {
 
 TEST_P(KernelFinderModeTest, FindsTheNoteThroughARegisterRoot) {
   MiniKernel k(GetParam());
-  std::vector<RootCandidate> regs = {{GetParam(), MiniKernel::kRoot | 0x18, "vCPU 0 CR3"}};
+  std::vector<RegisterRoot> regs = {{GetParam(), MiniKernel::kRoot | 0x18, "vCPU 0 CR3"}};
   auto f = k.Find(regs);
   ASSERT_TRUE(f.has_value()) << f.error().ToString();
   EXPECT_EQ(f->root, MiniKernel::kRoot);  // PCID/flag bits masked
@@ -205,7 +205,7 @@ TEST(KernelFinderTest, AUserModeCr3FallsBackToTheKernelHalfOfThePgdPair) {
   // region, as PTI does.
   Tables user(k.ram, PagingMode::kIa32e4, MiniKernel::kRoot + kKiB4, 0x1800000);
   user.Map(kText, MiniKernel::kImagePa, kKiB4, 0);
-  std::vector<RootCandidate> regs = {
+  std::vector<RegisterRoot> regs = {
       {PagingMode::kIa32e4, MiniKernel::kRoot | 0x1000, "vCPU 1 CR3"}};
   auto f = k.Find(regs);
   ASSERT_TRUE(f.has_value()) << f.error().ToString();
@@ -218,7 +218,7 @@ TEST(KernelFinderTest, RegistersGiveTheModeAndSharedKernelHalvesAreWalkedOnce) {
   MiniKernel k(PagingMode::kIa32e5);
   // Eight vCPUs in two "processes" whose kernel halves are the kernel's: one walk.
   for (uint64_t pgd : {0x200000ull, 0x202000ull}) k.tables.CopyKernelHalf(pgd);
-  std::vector<RootCandidate> regs;
+  std::vector<RegisterRoot> regs;
   for (int i = 0; i < 8; ++i) {
     regs.push_back({PagingMode::kIa32e5, i % 2 ? 0x200000ull : 0x202000ull,
                     "vCPU " + std::to_string(i) + " CR3"});
@@ -229,7 +229,7 @@ TEST(KernelFinderTest, RegistersGiveTheModeAndSharedKernelHalvesAreWalkedOnce) {
   EXPECT_EQ(f->cost.roots_walked, 1u);
   // With registers the trampoline table is tried only in their mode: a 4-level register root
   // over 5-level tables finds nothing, through any root.
-  std::vector<RootCandidate> wrong = {{PagingMode::kIa32e4, 0x200000, "vCPU 0 CR3"}};
+  std::vector<RegisterRoot> wrong = {{PagingMode::kIa32e4, 0x200000, "vCPU 0 CR3"}};
   auto g = k.Find(wrong);
   ASSERT_FALSE(g.has_value());
   EXPECT_EQ(g.error().code(), ErrorCode::kNotFound);
@@ -237,7 +237,7 @@ TEST(KernelFinderTest, RegistersGiveTheModeAndSharedKernelHalvesAreWalkedOnce) {
 
 TEST(KernelFinderTest, NonIa32eRegistersAreSkipped) {
   MiniKernel k;
-  std::vector<RootCandidate> regs = {{PagingMode::kPae, MiniKernel::kRoot, "vCPU 0 CR3"}};
+  std::vector<RegisterRoot> regs = {{PagingMode::kPae, MiniKernel::kRoot, "vCPU 0 CR3"}};
   auto f = k.Find(regs);
   ASSERT_TRUE(f.has_value()) << f.error().ToString();
   EXPECT_EQ(f->root, kTrampoline);  // found the other way
@@ -363,7 +363,7 @@ TEST(KernelFinderTest, TablesOutsideRamFindNothing) {
   for (uint64_t root : {MiniKernel::kRoot, kTrampoline}) {
     k.ram.Put64(root + 8 * 511, (64ull << 30) | 0x63);
   }
-  std::vector<RootCandidate> regs = {{PagingMode::kIa32e4, MiniKernel::kRoot, "vCPU 0 CR3"},
+  std::vector<RegisterRoot> regs = {{PagingMode::kIa32e4, MiniKernel::kRoot, "vCPU 0 CR3"},
                                      {PagingMode::kIa32e4, 1ull << 40, "vCPU 1 CR3"}};
   auto f = k.Find(regs);
   ASSERT_FALSE(f.has_value());
@@ -382,7 +382,7 @@ TEST(KernelFinderTest, PageTableCyclesEndCleanly) {
     k.ram.Put64(MiniKernel::kRoot + 8 * i, MiniKernel::kRoot | 0x63);
     k.ram.Put64(kTrampoline + 8 * i, MiniKernel::kRoot | 0x63);
   }
-  std::vector<RootCandidate> regs = {{PagingMode::kIa32e4, MiniKernel::kRoot, "vCPU 0 CR3"}};
+  std::vector<RegisterRoot> regs = {{PagingMode::kIa32e4, MiniKernel::kRoot, "vCPU 0 CR3"}};
   auto f = k.Find(regs);
   ASSERT_FALSE(f.has_value());
   EXPECT_EQ(f.error().code(), ErrorCode::kNotFound);
@@ -400,7 +400,7 @@ TEST(KernelFinderTest, TooManyMappingsEndsTheRoot) {
   }
   const uint64_t pdpt = k.ram.Get64(MiniKernel::kRoot + 8 * 511) & ~0xfffull;
   k.ram.Put64(pdpt + 8 * 510, pd | 0x63);
-  std::vector<RootCandidate> regs = {{PagingMode::kIa32e4, MiniKernel::kRoot, "vCPU 0 CR3"}};
+  std::vector<RegisterRoot> regs = {{PagingMode::kIa32e4, MiniKernel::kRoot, "vCPU 0 CR3"}};
   KernelFinderLimits limits;
   limits.max_image_mappings = 4096;
   auto start = std::chrono::steady_clock::now();
@@ -488,13 +488,13 @@ class DriverMemory : public PhysicalMemory {
 };
 
 // truth/registers.txt: "<vcpu> <name> <hex>" lines.
-std::vector<RootCandidate> TruthRegisters(const std::filesystem::path& file) {
+std::vector<RegisterRoot> TruthRegisters(const std::filesystem::path& file) {
   std::map<int, std::map<std::string, uint64_t>> regs;
   std::ifstream in(file);
   int vcpu;
   std::string name, hex;
   while (in >> vcpu >> name >> hex) regs[vcpu][name] = std::stoull(hex, nullptr, 16);
-  std::vector<RootCandidate> out;
+  std::vector<RegisterRoot> out;
   for (auto& [cpu, r] : regs) {
     auto mode = PagingModeFromRegisters(r["cr0"], r["cr4"], r["efer"]);
     if (mode) out.push_back({*mode, r["cr3"], "vCPU " + std::to_string(cpu) + " CR3"});
@@ -527,8 +527,8 @@ TEST_P(RealGuestFinderTest, FindsTheRunningKernelsNoteCheaply) {
   ASSERT_TRUE(driver.has_value()) << driver.error().ToString();
   drivers::Driver& d = **driver;
   DriverMemory mem(d);
-  const std::vector<RootCandidate> regs =
-      with_registers ? TruthRegisters(dir / "truth/registers.txt") : std::vector<RootCandidate>{};
+  const std::vector<RegisterRoot> regs =
+      with_registers ? TruthRegisters(dir / "truth/registers.txt") : std::vector<RegisterRoot>{};
   if (with_registers) {
     ASSERT_FALSE(regs.empty());
   }
@@ -536,7 +536,7 @@ TEST_P(RealGuestFinderTest, FindsTheRunningKernelsNoteCheaply) {
   uint64_t ram = 0;
   for (const drivers::PhysRange& r : ranges) ram += r.size();
 
-  auto guest = Guest::Create(std::move(*driver));
+  auto guest = Guest::Open(std::move(*driver));
   ASSERT_TRUE(guest.has_value()) << guest.error().ToString();
   int verified = 0;
   auto verify = [&](const VmcoreInfo& info) {
@@ -601,7 +601,7 @@ TEST_P(RealGuestUserCr3Test, FindsItThroughTheKernelHalfOfThePair) {
   auto driver = drivers::OpenSnapshot((dir / "core.elf").string(), {});
   ASSERT_TRUE(driver.has_value()) << driver.error().ToString();
   DriverMemory mem(**driver);
-  std::vector<RootCandidate> regs = TruthRegisters(dir / "truth/registers.txt");
+  std::vector<RegisterRoot> regs = TruthRegisters(dir / "truth/registers.txt");
   ASSERT_FALSE(regs.empty());
   regs.resize(1);
   const uint64_t dtb = DtbFromCr3(regs[0].mode, regs[0].cr3);
