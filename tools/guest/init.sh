@@ -8,6 +8,13 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 exec 0</dev/console 1>/dev/console 2>&1
+# Which boot this is: the kernel's random boot_id, first on both ports, so the host can split
+# truth.log (it keeps growing across resets) into boots. The leading newline puts it on a line of
+# its own even when a reset cut the previous boot's output mid-line.
+stty -F /dev/ttyS1 raw -echo
+boot_id=$(cat /proc/sys/kernel/random/boot_id)
+printf '\n==VMEMFS-BOOT %s==\n' "$boot_id" > /dev/ttyS1
+printf '\n==VMEMFS-BOOT %s==\n' "$boot_id"
 echo 0 > /proc/sys/kernel/kptr_restrict  # real addresses in kallsyms
 echo "vmemfs init: starting helpers"
 # Real modules (tools/guest/build-guest.sh), dependencies first: /proc/modules and the module
@@ -32,7 +39,6 @@ done
 
 begin() { echo "==VMEMFS-BEGIN $1=="; }
 end() { echo "==VMEMFS-END $1=="; }
-stty -F /dev/ttyS1 raw -echo
 exec 3>/dev/ttyS1
 start=$(cut -d' ' -f1 /proc/uptime)
 {
@@ -53,4 +59,6 @@ start=$(cut -d' ' -f1 /proc/uptime)
 } >&3
 echo "vmemfs init: truth printed in $start..$(cut -d' ' -f1 /proc/uptime) s uptime"
 echo "==VMEMFS-READY=="
-while :; do sleep 3600; done
+# `wait` reaps children the moment they exit (marker EXIT): busybox runs `sleep` inside the
+# shell, so a plain sleep loop would leave an exited helper a zombie for up to an hour.
+while :; do wait; sleep 1; done

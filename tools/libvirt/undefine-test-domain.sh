@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # undefine-test-domain.sh NAME: stops (virsh destroy) and undefines the test domain NAME that
-# define-test-domain.sh started, and removes its console files. Succeeds when it does not exist.
+# define-test-domain.sh created: a transient one (gone after destroy) or a persistent one
+# (VMEMFS_START=0; running or shut off). Removes DIR=$VMEMFS_LIBVIRT_DIR/NAME (default
+# /tmp/vmemfs-libvirt/NAME) with its console.log, truth.log, truth/ and domain.xml.
+# Succeeds when the domain does not exist.
 set -euo pipefail
 
 if [[ $# -ne 1 ]]; then
@@ -16,7 +19,7 @@ if virsh -c "$URI" domstate "$NAME" >/dev/null 2>&1; then
   virsh -c "$URI" destroy "$NAME" >/dev/null 2>&1 || true
   # Transient domains are gone after destroy; a persistent one also needs undefine.
   virsh -c "$URI" undefine "$NAME" >/dev/null 2>&1 || true
-  echo "undefine-test-domain: destroyed $NAME"
+  echo "undefine-test-domain: destroyed and undefined $NAME"
 else
   echo "undefine-test-domain: no domain $NAME"
 fi
