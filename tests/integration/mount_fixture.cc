@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -49,8 +50,9 @@ void Unmount(const std::string& path) {
 }
 
 std::vector<std::string> VmemfsArgs(const std::vector<std::string>& args,
-                                    const std::string& mountpoint) {
-  std::vector<std::string> all = {VmemfsBinary(), "-f"};
+                                    const std::string& mountpoint, bool foreground = true) {
+  std::vector<std::string> all = {VmemfsBinary()};
+  if (foreground) all.push_back("-f");
   all.insert(all.end(), args.begin(), args.end());
   all.push_back(mountpoint);
   return all;
@@ -112,8 +114,36 @@ bool IsMountPoint(const std::string& path) {
   return false;
 }
 
-Mount::Mount(const std::vector<std::string>& args) {
+// The daemon vmemfs left behind: a child of ours (we are a subreaper) running vmemfs.
+pid_t FindDaemon(pid_t launcher) {
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::istringstream stat(ReadFile(e.path().string() + "/stat"));
+    std::string pid, comm, state, ppid;
+    stat >> pid >> comm >> state >> ppid;
+    if (comm == "(vmemfs)" && std::stoi(ppid) == getpid() && std::stoi(pid) != launcher) {
+      return std::stoi(pid);
+    }
+  }
+  return -1;
+}
+
+Mount::Mount(const std::vector<std::string>& args, MountMode mode) {
   stderr_path_ = mnt_.path() + ".stderr";
+  if (mode == MountMode::kDaemon) {
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    pid_t launcher = Spawn(VmemfsArgs(args, mnt_.path(), false), stderr_path_);
+    int status = 0;
+    if (launcher < 0 || waitpid(launcher, &status, 0) != launcher) {
+      error_ = "cannot start " + VmemfsBinary();
+      return;
+    }
+    pid_ = FindDaemon(launcher);
+    ok_ = WIFEXITED(status) && WEXITSTATUS(status) == 0 && IsMountPoint(mnt_.path());
+    if (!ok_) error_ = "daemonized vmemfs failed (" + std::to_string(status) + "): " + Stderr();
+    return;
+  }
   pid_ = Spawn(VmemfsArgs(args, mnt_.path()), stderr_path_);
   if (pid_ < 0) {
     error_ = "cannot start " + VmemfsBinary();

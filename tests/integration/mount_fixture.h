@@ -36,12 +36,16 @@ class TempDir {
   std::string path_;
 };
 
-// A running `vmemfs -f ARGS... MOUNTPOINT`. The constructor waits until the mount is up and
-// records a failure (ok() false, error() says why) if the daemon exits first. The destructor
-// always unmounts and reaps the daemon.
+// How a Mount runs vmemfs: in the foreground (-f), or the usual way, daemonized.
+enum class MountMode { kForeground, kDaemon };
+
+// A running `vmemfs [-f] ARGS... MOUNTPOINT`. The constructor waits until the mount is up and
+// records a failure (ok() false, error() says why) if vmemfs exits first (kDaemon: exits
+// non-zero, or without a mount). The destructor always unmounts and reaps the daemon (the test
+// process is made a child subreaper, so a daemonized vmemfs is its child).
 class Mount {
  public:
-  explicit Mount(const std::vector<std::string>& args);
+  explicit Mount(const std::vector<std::string>& args, MountMode mode = MountMode::kForeground);
   ~Mount();
   bool ok() const { return ok_; }
   const std::string& error() const { return error_; }
