@@ -9,8 +9,8 @@
 #include <utility>
 #include <vector>
 
-#include "base/checked.h"
 #include "base/hex.h"
+#include "drivers/phys_map.h"
 
 namespace vmemfs::drivers {
 namespace {
@@ -269,7 +269,7 @@ class GdbDriver final : public Driver {
     }
     VMEMFS_TRY(LoadThreads());
     if (ram_size) {
-      ranges_ = Q35RamRanges(*ram_size);
+      VMEMFS_ASSIGN_OR_RETURN(ram_, PhysMap<>::FromRanges(Q35RamRanges(*ram_size)));
       ram_source_ = "given (?ram=" + std::to_string(*ram_size) + ")";
     } else {
       VMEMFS_TRY(ProbeRam());
@@ -280,13 +280,13 @@ class GdbDriver final : public Driver {
   }
 
   std::string_view kind() const override { return "gdb"; }
-  std::span<const PhysRange> ranges() const override { return ranges_; }
+  std::span<const PhysRange> ranges() const override { return ram_.ranges(); }
   bool live() const override { return true; }
   bool writable() const override { return writable_; }
   unsigned vcpu_count() const override { return static_cast<unsigned>(threads_.size()); }
 
   Status ReadPhys(uint64_t pa, std::span<std::byte> out) override {
-    VMEMFS_TRY(CheckInRam(pa, out.size()));
+    VMEMFS_TRY(ram_.CheckCovered(pa, out.size()));
     const size_t chunk = std::max<size_t>(16, remote_->packet_size() / 2);
     return WithStopped([&]() -> Status {
       for (size_t done = 0; done < out.size();) {
@@ -300,7 +300,7 @@ class GdbDriver final : public Driver {
 
   Status WritePhys(uint64_t pa, std::span<const std::byte> in) override {
     if (!writable_) return UnsupportedError(remote_->name() + ": opened read-only");
-    VMEMFS_TRY(CheckInRam(pa, in.size()));
+    VMEMFS_TRY(ram_.CheckCovered(pa, in.size()));
     // "M<addr>,<len>:" + 2 hex digits per byte must fit the stub's packet.
     const size_t chunk = std::max<size_t>(16, (remote_->packet_size() - 48) / 2 & ~size_t{15});
     return WithStopped([&]() -> Status {
@@ -380,19 +380,6 @@ class GdbDriver final : public Driver {
   }
 
  private:
-  Status CheckInRam(uint64_t pa, size_t len) const {
-    uint64_t at = pa;
-    const std::optional<uint64_t> end = CheckedAdd(pa, len);
-    if (!end) return FaultError(pa);
-    for (const PhysRange& r : ranges_) {
-      if (at >= *end) break;
-      if (at < r.start) return FaultError(at);
-      if (at < r.end) at = r.end;
-    }
-    if (at < *end) return FaultError(at);
-    return Status();
-  }
-
   // Runs `work` with the VM stopped: stops it first if it runs and continues it afterwards.
   template <typename Work>
   Status WithStopped(Work work) {
@@ -518,8 +505,8 @@ class GdbDriver final : public Driver {
         std::string reply,
         remote_->CommandWithOutput("qRcmd," + rsp::ToHex("info mtree -f"), &text, kMonitorTimeout));
     if (remote_->gone()) return UnavailableError(remote_->name() + ": gdb stub is gone");
-    ranges_ = RamRangesFromMtree(text);
-    if (reply != "OK" || ranges_.empty()) {
+    VMEMFS_ASSIGN_OR_RETURN(ram_, PhysMap<>::FromRanges(RamRangesFromMtree(text)));
+    if (reply != "OK" || ram_.empty()) {
       return UnsupportedError(remote_->name() +
                               ": cannot find the RAM size (the stub's monitor did not list RAM "
                               "for 'info mtree -f'); give it as ?ram=SIZE");
@@ -531,7 +518,7 @@ class GdbDriver final : public Driver {
   const std::unique_ptr<GdbRemote> remote_;
   const bool writable_;
   // Set by Init, then constant.
-  std::vector<PhysRange> ranges_;
+  PhysMap<> ram_;
   std::vector<std::string> threads_;  // thread id of vCPU i, as the stub spells it
   std::string ram_source_;
   // Guarded by remote_->mutex().

@@ -6,13 +6,13 @@
 #include <atomic>
 #include <charconv>
 #include <fstream>
-#include <iterator>
 #include <optional>
 #include <utility>
 #include <vector>
 
 #include "drivers/libvirt_connection.h"
 #include "drivers/libvirt_monitor.h"
+#include "drivers/phys_map.h"
 #include "drivers/qemu_layout.h"
 #include "drivers/qemu_memory.h"
 
@@ -138,7 +138,7 @@ class LibvirtDriver final : public Driver {
     }
     monitor_ = std::make_unique<LibvirtMonitor>(dom_.get(), "libvirt domain " + name_);
     VMEMFS_ASSIGN_OR_RETURN(std::vector<HostRange> host, ReadHostRanges(*monitor_));
-    for (const HostRange& r : host) ranges_.push_back({r.start, r.end});
+    VMEMFS_ASSIGN_OR_RETURN(ram_, PhysMap<>::FromRanges(MergedRanges(host)));
     VMEMFS_ASSIGN_OR_RETURN(std::string regs, monitor_->Hmp("info registers -a"));
     VMEMFS_ASSIGN_OR_RETURN(std::vector<RegisterSet> cpus, ParseInfoRegistersAll(regs));
     vcpus_ = static_cast<unsigned>(cpus.size());
@@ -146,7 +146,7 @@ class LibvirtDriver final : public Driver {
   }
 
   std::string_view kind() const override { return "libvirt"; }
-  std::span<const PhysRange> ranges() const override { return ranges_; }
+  std::span<const PhysRange> ranges() const override { return ram_.ranges(); }
   bool live() const override { return true; }
   bool writable() const override { return writable_ && memory_ != nullptr; }
   unsigned vcpu_count() const override { return vcpus_; }
@@ -251,28 +251,18 @@ class LibvirtDriver final : public Driver {
 
   // Peeks in pieces that stay inside one RAM range and under libvirt's size limit.
   Status Peek(uint64_t pa, std::span<std::byte> out) {
-    size_t done = 0;
-    while (done < out.size()) {
-      const uint64_t at = pa + done;
-      if (at < pa) return FaultError(at, Source() + ": address overflow");
-      const PhysRange* range = FindRange(at);
-      if (range == nullptr) return FaultError(at, Source() + ": not RAM");
-      const size_t n =
-          static_cast<size_t>(std::min<uint64_t>({out.size() - done, range->end - at, kMaxPeek}));
-      if (virDomainMemoryPeek(dom_.get(), at, n, out.data() + done, VIR_MEMORY_PHYSICAL) < 0) {
-        return Notice(LibvirtError(Source() + ": memory peek"));
-      }
-      done += n;
-    }
+    VMEMFS_TRY(ram_.ForEachPiece(
+        pa, out.size(), [&](const PhysRun<>&, uint64_t at, uint64_t done, uint64_t n) {
+          for (uint64_t piece = 0; piece < n; piece += kMaxPeek) {
+            const size_t size = static_cast<size_t>(std::min<uint64_t>(n - piece, kMaxPeek));
+            if (virDomainMemoryPeek(dom_.get(), at + piece, size, out.data() + done + piece,
+                                    VIR_MEMORY_PHYSICAL) < 0) {
+              return Notice(LibvirtError(Source() + ": memory peek"));
+            }
+          }
+          return Status::Ok();
+        }));
     return CheckNotGone();  // a peek racing with destruction may have read a dying QEMU
-  }
-
-  const PhysRange* FindRange(uint64_t pa) const {
-    auto it = std::upper_bound(ranges_.begin(), ranges_.end(), pa,
-                               [](uint64_t a, const PhysRange& r) { return a < r.start; });
-    if (it == ranges_.begin()) return nullptr;
-    --it;
-    return pa < it->end ? &*it : nullptr;
   }
 
   Status CheckNotGone() const {
@@ -303,7 +293,7 @@ class LibvirtDriver final : public Driver {
   std::string name_;
   std::string uuid_;
   std::unique_ptr<LibvirtMonitor> monitor_;
-  std::vector<PhysRange> ranges_;
+  PhysMap<> ram_;
   unsigned vcpus_ = 0;
   std::optional<pid_t> pid_;
   std::unique_ptr<QemuMemory> memory_;

@@ -12,6 +12,7 @@
 #include <thread>
 #include <utility>
 
+#include "drivers/phys_map.h"
 #include "drivers/qemu_layout.h"
 #include "drivers/qmp_client.h"
 
@@ -86,18 +87,18 @@ class GoneWatcher {
 class QemuDriver final : public Driver {
  public:
   QemuDriver(std::unique_ptr<QmpClient> qmp, pid_t pid, std::unique_ptr<QemuMemory> memory,
-             std::vector<PhysRange> ranges, unsigned vcpus, std::string accel, bool writable)
+             PhysMap<> ram, unsigned vcpus, std::string accel, bool writable)
       : qmp_(std::move(qmp)),
         pid_(pid),
         memory_(std::move(memory)),
-        ranges_(std::move(ranges)),
+        ram_(std::move(ram)),
         vcpus_(vcpus),
         accel_(std::move(accel)),
         writable_(writable),
         watcher_(pid, qmp_->fd_for_hangup(), memory_.get()) {}
 
   std::string_view kind() const override { return "qemu"; }
-  std::span<const PhysRange> ranges() const override { return ranges_; }
+  std::span<const PhysRange> ranges() const override { return ram_.ranges(); }
   bool live() const override { return true; }
   bool writable() const override { return writable_; }
   unsigned vcpu_count() const override { return vcpus_; }
@@ -156,24 +157,12 @@ class QemuDriver final : public Driver {
   const std::unique_ptr<QmpClient> qmp_;
   const pid_t pid_;
   const std::unique_ptr<QemuMemory> memory_;
-  const std::vector<PhysRange> ranges_;
+  const PhysMap<> ram_;
   const unsigned vcpus_;
   const std::string accel_;
   const bool writable_;
   GoneWatcher watcher_;  // last: stops before the members it uses go away
 };
-
-std::vector<PhysRange> MergedRanges(const std::vector<HostRange>& host) {
-  std::vector<PhysRange> ranges;
-  for (const HostRange& h : host) {
-    if (!ranges.empty() && ranges.back().end == h.start) {
-      ranges.back().end = h.end;
-    } else {
-      ranges.push_back({h.start, h.end});
-    }
-  }
-  return ranges;
-}
 
 Result<std::unique_ptr<Driver>> Open(const std::string& path, const OpenOptions& options,
                                      const QemuOptions& qemu_options) {
@@ -185,12 +174,12 @@ Result<std::unique_ptr<Driver>> Open(const std::string& path, const OpenOptions&
   VMEMFS_ASSIGN_OR_RETURN(std::string kvm_json, qmp->Qmp("query-kvm", ""));
   VMEMFS_ASSIGN_OR_RETURN(std::string accel, ParseAccel(kvm_json));
   VMEMFS_ASSIGN_OR_RETURN(std::vector<HostRange> host, ReadHostRanges(*qmp));
-  std::vector<PhysRange> ranges = MergedRanges(host);
+  VMEMFS_ASSIGN_OR_RETURN(PhysMap<> ram, PhysMap<>::FromRanges(MergedRanges(host)));
   VMEMFS_ASSIGN_OR_RETURN(
       std::unique_ptr<QemuMemory> memory,
       QemuMemory::Open(pid, std::move(host), options.writable, qemu_options.access));
   return std::unique_ptr<Driver>(
-      new QemuDriver(std::move(qmp), pid, std::move(memory), std::move(ranges),
+      new QemuDriver(std::move(qmp), pid, std::move(memory), std::move(ram),
                      static_cast<unsigned>(threads.size()), std::move(accel), options.writable));
 }
 
