@@ -4,8 +4,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <charconv>
-#include <fstream>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -13,6 +11,7 @@
 #include "drivers/libvirt_connection.h"
 #include "drivers/libvirt_monitor.h"
 #include "drivers/phys_map.h"
+#include "drivers/proc_files.h"
 #include "drivers/qemu_layout.h"
 #include "drivers/qemu_memory.h"
 
@@ -23,38 +22,10 @@ constexpr size_t kMaxDomainName = 256;
 constexpr size_t kMaxUri = 1024;
 // libvirt's RPC refuses larger memory peeks (REMOTE_DOMAIN_MEMORY_PEEK_BUFFER_MAX).
 constexpr size_t kMaxPeek = 65536;
-// /proc files we read to find QEMU are small; a bound keeps a strange /proc harmless.
-constexpr size_t kMaxProcFile = 1 << 20;
-
-std::optional<pid_t> ParsePid(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  pid_t pid = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), pid);
-  if (ec != std::errc() || end == text.data() || pid <= 0) return std::nullopt;
-  return pid;
-}
-
-std::optional<std::string> ReadSmallFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::string text(kMaxProcFile, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  text.resize(static_cast<size_t>(in.gcount()));
-  return text;
-}
-
-// The thread group (process) of host thread `tid`.
-std::optional<pid_t> ProcessOfThread(int64_t tid) {
-  std::optional<std::string> status = ReadSmallFile("/proc/" + std::to_string(tid) + "/status");
-  if (!status) return std::nullopt;
-  const size_t at = status->find("\nTgid:");
-  if (at == std::string::npos) return std::nullopt;
-  return ParsePid(std::string_view(*status).substr(at + 6));
-}
 
 // libvirt starts QEMU with `-name guest=NAME,debug-threads=on` (',' doubled inside NAME).
 bool IsQemuOfDomain(pid_t pid, const std::string& name) {
-  std::optional<std::string> cmdline = ReadSmallFile("/proc/" + std::to_string(pid) + "/cmdline");
+  Result<std::string> cmdline = ReadSmallFile("/proc/" + std::to_string(pid) + "/cmdline");
   if (!cmdline) return false;
   std::string escaped;
   for (char c : name) escaped += (c == ',') ? std::string(",,") : std::string(1, c);
@@ -71,11 +42,12 @@ std::optional<pid_t> FindQemuPid(QemuMonitor& monitor, const std::string& name) 
   if (Result<std::string> cpus = monitor.Qmp("query-cpus-fast", "")) {
     if (Result<std::vector<int64_t>> threads = ParseCpuThreads(*cpus); threads) {
       if (!threads->empty() && threads->front() > 0) {
-        candidates.push_back(ProcessOfThread(threads->front()));
+        if (Result<pid_t> process = ProcessOfThread(threads->front()))
+          candidates.push_back(*process);
       }
     }
   }
-  if (auto text = ReadSmallFile("/run/libvirt/qemu/" + name + ".pid")) {
+  if (Result<std::string> text = ReadSmallFile("/run/libvirt/qemu/" + name + ".pid")) {
     candidates.push_back(ParsePid(*text));
   }
   for (const std::optional<pid_t>& pid : candidates) {

@@ -7,41 +7,30 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <fstream>
 #include <string>
 #include <thread>
 #include <utility>
 
 #include "drivers/phys_map.h"
+#include "drivers/proc_files.h"
 #include "drivers/qemu_layout.h"
 #include "drivers/qmp_client.h"
 
 namespace vmemfs::drivers {
 namespace {
 
-// The thread group of a thread, from /proc/TID/status; 0 if unknown.
-pid_t TgidOf(int64_t tid) {
-  std::ifstream status("/proc/" + std::to_string(tid) + "/status");
-  std::string key;
-  while (status >> key) {
-    if (key == "Tgid:") {
-      pid_t tgid = 0;
-      status >> tgid;
-      return tgid;
-    }
-  }
-  return 0;
-}
-
 // QEMU's pid: the socket's peer, confirmed by vCPU 0's thread belonging to it (a proxy in
 // front of the socket, or a socket from another host namespace, would be caught here).
 Result<pid_t> QemuPid(const QmpClient& qmp, const std::vector<int64_t>& vcpu_threads) {
-  const pid_t tgid = vcpu_threads.empty() ? 0 : TgidOf(vcpu_threads[0]);
-  if (qmp.peer_pid() && tgid != 0 && *qmp.peer_pid() != tgid) {
-    return UnsupportedError("QMP peer pid " + std::to_string(*qmp.peer_pid()) +
-                            " does not run the vCPUs (thread group " + std::to_string(tgid) + ")");
+  std::optional<pid_t> tgid;
+  if (!vcpu_threads.empty()) {
+    if (Result<pid_t> process = ProcessOfThread(vcpu_threads[0])) tgid = *process;
   }
-  if (tgid != 0) return tgid;
+  if (qmp.peer_pid() && tgid && *qmp.peer_pid() != *tgid) {
+    return UnsupportedError("QMP peer pid " + std::to_string(*qmp.peer_pid()) +
+                            " does not run the vCPUs (thread group " + std::to_string(*tgid) + ")");
+  }
+  if (tgid) return *tgid;
   if (qmp.peer_pid()) return *qmp.peer_pid();
   return UnsupportedError("cannot learn QEMU's pid (no peer credentials, no vCPU threads)");
 }

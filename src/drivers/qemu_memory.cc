@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "base/checked.h"
+#include "drivers/proc_files.h"
 
 namespace vmemfs::drivers {
 namespace {
@@ -30,21 +31,6 @@ struct MapEntry {
 };
 
 constexpr size_t kMaxMapsBytes = 64 << 20;
-
-Result<std::string> ReadSmallFile(const std::string& path, size_t limit) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return OsError(path + ": cannot open");
-  std::string text;
-  char buf[65536];
-  while (text.size() <= limit) {
-    const ssize_t n = read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    text.append(buf, static_cast<size_t>(n));
-  }
-  close(fd);
-  return text;
-}
 
 std::vector<MapEntry> ParseMaps(const std::string& text) {
   std::vector<MapEntry> entries;
