@@ -53,7 +53,7 @@ class FuzzKernel {
       std::memcpy(out.data(), ram.data() + pa, out.size());
       return Status();
     }
-    std::vector<drivers::InfoLine> Describe() const override { return {}; }
+    std::vector<Fact> Describe() const override { return {}; }
     std::vector<std::byte> ram;
     std::vector<drivers::PhysRange> range;
   };

@@ -196,7 +196,7 @@ class GdbDriver final : public Driver {
     VMEMFS_TRY(LoadThreads());
     if (ram_size) {
       VMEMFS_ASSIGN_OR_RETURN(ram_, PhysMap<>::FromRanges(Q35RamRanges(*ram_size)));
-      ram_source_ = "given (?ram=" + std::to_string(*ram_size) + ")";
+      ram_source_ = "?ram=" + std::to_string(*ram_size) + " in the source (q35 layout)";
     } else {
       VMEMFS_TRY(ProbeRam());
     }
@@ -294,14 +294,16 @@ class GdbDriver final : public Driver {
     });
   }
 
-  std::vector<InfoLine> Describe() const override {
+  std::vector<Fact> Describe() const override {
+    uint64_t ram = 0;
+    for (const PhysRange& r : ram_.ranges()) ram += r.size();
     return {
         {"endpoint", remote_->name()},
-        {"stub-features", remote_->features()},
-        {"packet-size", std::to_string(remote_->packet_size())},
+        {"stub-features", remote_->features(), "qSupported"},
+        {"packet-size", std::to_string(remote_->packet_size()), "qSupported"},
         {"acks", remote_->no_ack() ? "no-ack mode" : "acknowledged"},
-        {"ram-size", ram_source_},
-        {"access", "reads stop the VM briefly (gdbstub answers only while stopped)"},
+        {"ram-size", std::to_string(ram), ram_source_},
+        {"access", "reads stop the VM briefly", "QEMU's gdbstub answers only while stopped"},
     };
   }
 
@@ -440,7 +442,7 @@ class GdbDriver final : public Driver {
           " for 'info mtree -f' through the stub); give the RAM size as ?ram=SIZE");
     }
     VMEMFS_ASSIGN_OR_RETURN(ram_, PhysMap<>::FromRanges(MergedRanges(*layout)));
-    ram_source_ = "probed (monitor: info mtree -f)";
+    ram_source_ = "info mtree -f through the stub's monitor (qRcmd)";
     return Status();
   }
 

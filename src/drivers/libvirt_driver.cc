@@ -36,22 +36,31 @@ bool IsQemuOfDomain(pid_t pid, const std::string& name) {
   return after == cmdline->size() || (*cmdline)[after] == ',' || (*cmdline)[after] == '\0';
 }
 
+struct QemuProcess {
+  pid_t pid;
+  std::string how;  // how the pid was learned
+};
+
 // The domain's QEMU on this machine, or nullopt.
-std::optional<pid_t> FindQemuPid(QemuMonitor& monitor, const std::string& name) {
-  std::vector<std::optional<pid_t>> candidates;
+std::optional<QemuProcess> FindQemuProcess(QemuMonitor& monitor, const std::string& name) {
+  std::vector<QemuProcess> candidates;
   if (Result<std::string> cpus = monitor.Qmp("query-cpus-fast", "")) {
     if (Result<std::vector<int64_t>> threads = ParseCpuThreads(*cpus); threads) {
       if (!threads->empty() && threads->front() > 0) {
-        if (Result<pid_t> process = ProcessOfThread(threads->front()))
-          candidates.push_back(*process);
+        if (Result<pid_t> process = ProcessOfThread(threads->front())) {
+          candidates.push_back({*process, "the process of vCPU 0's thread (query-cpus-fast)"});
+        }
       }
     }
   }
-  if (Result<std::string> text = ReadSmallFile("/run/libvirt/qemu/" + name + ".pid")) {
-    candidates.push_back(ParsePid(*text));
+  const std::string pid_file = "/run/libvirt/qemu/" + name + ".pid";
+  if (Result<std::string> text = ReadSmallFile(pid_file)) {
+    if (std::optional<pid_t> pid = ParsePid(*text)) candidates.push_back({*pid, pid_file});
   }
-  for (const std::optional<pid_t>& pid : candidates) {
-    if (pid && IsQemuOfDomain(*pid, name)) return pid;
+  for (QemuProcess& candidate : candidates) {
+    if (!IsQemuOfDomain(candidate.pid, name)) continue;
+    candidate.how += ", its command line naming the domain";
+    return candidate;
   }
   return std::nullopt;
 }
@@ -175,14 +184,14 @@ class LibvirtDriver final : public Driver {
     return regs;
   }
 
-  std::vector<InfoLine> Describe() const override {
+  std::vector<Fact> Describe() const override {
     return {{"format", "libvirt domain (QEMU)"},
             {"uri", spec_.uri},
             {"domain", name_},
             {"uuid", uuid_},
-            {"pid", pid_ ? std::to_string(*pid_) : std::string("unknown")},
-            {"access", memory_ ? memory_->method()
-                               : std::string("virDomainMemoryPeek (slow: 64 KiB per call)")}};
+            {"pid", qemu_ ? std::to_string(qemu_->pid) : "unknown", qemu_ ? qemu_->how : ""},
+            {"access", memory_ ? memory_->method() : "virDomainMemoryPeek (slow: 64 KiB per call)",
+             access_how_}};
   }
 
  private:
@@ -210,14 +219,30 @@ class LibvirtDriver final : public Driver {
     return Status::Ok();
   }
 
+  // QEMU's own memory when it is on this machine and we may read it; else peek, saying why.
   Status OpenMemory(std::vector<HostRange> host) {
-    if (spec_.access == LibvirtAccess::kPeek || !IsLocalLibvirtUri(spec_.uri)) return Status();
-    pid_ = FindQemuPid(*monitor_, name_);
-    if (!pid_) return Status::Ok();  // not ours to open: peek
+    if (spec_.access == LibvirtAccess::kPeek) {
+      access_how_ = "access=peek in the source";
+      return Status::Ok();
+    }
+    if (!IsLocalLibvirtUri(spec_.uri)) {
+      access_how_ = "the URI names another host, where QEMU's memory is out of reach";
+      return Status::Ok();
+    }
+    qemu_ = FindQemuProcess(*monitor_, name_);
+    if (!qemu_) {
+      access_how_ = "no QEMU process of the domain found on this host";
+      return Status::Ok();
+    }
     Result<std::unique_ptr<QemuMemory>> memory =
-        QemuMemory::Open(*pid_, std::move(host), writable_, RamAccess::kAuto);
+        QemuMemory::Open(qemu_->pid, std::move(host), writable_, RamAccess::kAuto);
     // No ptrace rights (another user's QEMU, Yama): peek still works.
-    if (memory) memory_ = std::move(*memory);
+    if (!memory) {
+      access_how_ = "QEMU's memory cannot be opened: " + memory.error().message();
+      return Status::Ok();
+    }
+    memory_ = std::move(*memory);
+    access_how_ = "QEMU's process on this host; RAM from info mtree -f and gpa2hva";
     return Status::Ok();
   }
 
@@ -267,7 +292,8 @@ class LibvirtDriver final : public Driver {
   std::unique_ptr<LibvirtMonitor> monitor_;
   PhysMap<> ram_;
   unsigned vcpus_ = 0;
-  std::optional<pid_t> pid_;
+  std::optional<QemuProcess> qemu_;
+  std::string access_how_;  // why memory is read the way it is
   std::unique_ptr<QemuMemory> memory_;
 };
 

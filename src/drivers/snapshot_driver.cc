@@ -32,6 +32,13 @@ std::vector<FileRun> MergeSegments(const std::vector<SnapshotSegment>& segments)
   return runs;
 }
 
+// How ParseSnapshot recognised `format`.
+std::string FormatHow(std::string_view format) {
+  if (format == "raw") return "no ELF or LiME magic: the whole file is RAM from address 0";
+  if (format == "lime") return "LiME magic";
+  return "ELF magic";
+}
+
 class SnapshotDriver final : public Driver {
  public:
   SnapshotDriver(std::string path, MappedFile file, SnapshotLayout layout, PhysMap<uint64_t> runs,
@@ -84,9 +91,9 @@ class SnapshotDriver final : public Driver {
     return layout_.vcpus[vcpu];
   }
 
-  std::vector<InfoLine> Describe() const override {
+  std::vector<Fact> Describe() const override {
     return {
-        {"format", layout_.format},
+        {"format", layout_.format, FormatHow(layout_.format)},
         {"file-size", std::to_string(file_.bytes().size())},
         {"segments", std::to_string(layout_.segments.size())},
     };

@@ -166,10 +166,10 @@ class XenDriver final : public Driver {
     return RegistersFromPvContext(context.x64);
   }
 
-  std::vector<InfoLine> Describe() const override {
-    return {{"format", hvm_ ? "Xen HVM domain" : "Xen PV domain"},
+  std::vector<Fact> Describe() const override {
+    return {{"format", hvm_ ? "Xen HVM domain" : "Xen PV domain", "xc_domain_getinfo"},
             {"domid", std::to_string(domid_)},
-            {"max-memory-kib", std::to_string(max_memkb_)},
+            {"max-memory-kib", std::to_string(max_memkb_), "xc_domain_getinfo"},
             {"access", "xenforeignmemory, 4 KiB frames, " + std::to_string(kPageCacheSize) +
                            " cached mappings"}};
   }

@@ -123,7 +123,7 @@ std::string VmInfoText(vmi::Guest& guest, vmi::OperatingSystem* os,
   line("name", options.name);
   line("source", options.source);
   line("driver", guest.driver().kind());
-  for (const auto& [key, value] : guest.driver().Describe()) line(key, value);
+  for (const Fact& fact : guest.driver().Describe()) line(fact.key, fact.value);
   line("live", guest.driver().live() ? "yes" : "no");
   if (auto state = guest.driver().State()) line("state", drivers::RunStateName(*state));
   line("writable", options.writable && guest.driver().writable() ? "yes" : "no");

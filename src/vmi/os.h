@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/status.h"
@@ -44,7 +45,7 @@ class OperatingSystem {
 
   virtual std::string_view name() const = 0;  // "linux"
   // Lines for the VM's `info` file: OS, release, how each fact was found.
-  virtual std::vector<drivers::InfoLine> Describe() const = 0;
+  virtual std::vector<std::pair<std::string, std::string>> Describe() const = 0;
 
   // Drops cached facts that can change (the task list).
   virtual void Flush() = 0;

@@ -262,7 +262,9 @@ TEST(GdbDriverTest, RamIsProbedThroughTheMonitor) {
   EXPECT_EQ(std::vector<PhysRange>((*d)->ranges().begin(), (*d)->ranges().end()),
             (std::vector<PhysRange>{{0, 0x10000}, {0xfffc0000, 0x100000000}}));
   bool probed = false;
-  for (const auto& [k, v] : (*d)->Describe()) probed |= k == "ram-size" && v.find("probed") == 0;
+  for (const Fact& f : (*d)->Describe()) {
+    probed |= f.key == "ram-size" && f.value == "327680" && f.how.find("info mtree") == 0;
+  }
   EXPECT_TRUE(probed);
 }
 

@@ -160,8 +160,9 @@ TEST_P(GdbGuestTest, ProbedRangesMatchTheRamFile) {
   EXPECT_EQ(driver_->end_address(), uint64_t{1} << 32);
   EXPECT_EQ(driver_->vcpu_count(), 2u);
   EXPECT_EQ(driver_->State(), RunState::kRunning);
-  for (const auto& [k, v] : driver_->Describe())
-    std::printf("  info %s: %s\n", k.c_str(), v.c_str());
+  for (const Fact& f : driver_->Describe()) {
+    std::printf("  info %s: %s (%s)\n", f.key.c_str(), f.value.c_str(), f.how.c_str());
+  }
 }
 
 TEST_P(GdbGuestTest, PhysicalBytesEqualTheRamFileWhilePaused) {

@@ -33,7 +33,7 @@ class FakeDriver : public drivers::Driver {
     }
     return Status();
   }
-  std::vector<drivers::InfoLine> Describe() const override { return {{"format", "fake"}}; }
+  std::vector<Fact> Describe() const override { return {{"format", "fake"}}; }
 
  private:
   std::vector<drivers::PhysRange> ranges_;

@@ -148,8 +148,8 @@ Status LinuxOs::UseOverrideTypes() {
   return Status();
 }
 
-std::vector<drivers::InfoLine> LinuxOs::Describe() const {
-  std::vector<drivers::InfoLine> lines = facts_;
+std::vector<std::pair<std::string, std::string>> LinuxOs::Describe() const {
+  std::vector<std::pair<std::string, std::string>> lines = facts_;
   std::lock_guard lock(tasks_mu_);
   if (tasks_ && !tasks_->status.ok()) lines.push_back({"tasks", ErrorText(tasks_->status)});
   return lines;

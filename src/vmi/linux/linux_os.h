@@ -41,7 +41,7 @@ class LinuxOs : public OperatingSystem {
                                                    const LinuxOverrides& overrides = {});
 
   std::string_view name() const override { return "linux"; }
-  std::vector<drivers::InfoLine> Describe() const override;
+  std::vector<std::pair<std::string, std::string>> Describe() const override;
   Result<std::vector<TaskSummary>> Tasks() override;
   Result<uint64_t> PageTableRoot(int32_t pid) override;
   Result<std::string> Cmdline(int32_t pid) override;
@@ -88,7 +88,7 @@ class LinuxOs : public OperatingSystem {
   std::optional<VmaLayout> vma_layout_;
   std::optional<PathLayout> path_layout_;
   std::optional<ModuleLayout> module_layout_;
-  std::vector<drivers::InfoLine> facts_;  // for Describe, including what failed
+  std::vector<std::pair<std::string, std::string>> facts_;  // for Describe, including what failed
 
   mutable std::mutex tasks_mu_;
   std::shared_ptr<const TaskSnapshot> tasks_;  // GUARDED_BY(tasks_mu_)

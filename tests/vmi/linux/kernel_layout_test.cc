@@ -30,7 +30,7 @@ class TableDriver : public drivers::Driver {
     std::memcpy(out.data(), bytes_.data() + pa, out.size());
     return Status();
   }
-  std::vector<drivers::InfoLine> Describe() const override { return {}; }
+  std::vector<Fact> Describe() const override { return {}; }
   void Put64(uint64_t pa, uint64_t v) { std::memcpy(bytes_.data() + pa, &v, 8); }
 
  private:

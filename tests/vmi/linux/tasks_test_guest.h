@@ -32,7 +32,7 @@ class VectorDriver : public drivers::Driver {
     std::memcpy(out.data(), ram_.data() + pa, out.size());
     return Status();
   }
-  std::vector<drivers::InfoLine> Describe() const override { return {}; }
+  std::vector<Fact> Describe() const override { return {}; }
 
  private:
   std::vector<std::byte> ram_;

@@ -145,7 +145,7 @@ class FakeDriver : public drivers::Driver {
         piece_ ? std::min<size_t>(bytes_.size(), (pa / piece_ + 1) * piece_) : bytes_.size();
     return std::span(bytes_).subspan(pa, end - pa);
   }
-  std::vector<drivers::InfoLine> Describe() const override { return {}; }
+  std::vector<Fact> Describe() const override { return {}; }
   std::optional<std::string> VmcoreInfo() const override { return carried_; }
 
   void Put(uint64_t pa, const void* data, size_t n) { std::memcpy(bytes_.data() + pa, data, n); }
