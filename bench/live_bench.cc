@@ -64,8 +64,10 @@ struct Source {
 };
 
 std::string MethodOf(const drivers::Driver& d) {
-  for (const auto& [key, value] : d.Describe()) {
-    if (key == "ram-access" || key == "format" || key == "endpoint") return value;
+  for (const Fact& fact : d.Describe()) {
+    if (fact.key == "ram-access" || fact.key == "format" || fact.key == "endpoint") {
+      return fact.value;
+    }
   }
   return std::string(d.kind());
 }

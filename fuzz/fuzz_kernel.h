@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "drivers/driver.h"
+#include "testing/memory_driver.h"
 #include "vmi/guest.h"
 #include "vmi/linux/kernel_memory.h"
 
@@ -31,10 +32,10 @@ class FuzzKernel {
   static constexpr uint64_t kImage = 0x10000;
 
   explicit FuzzKernel(std::span<const uint8_t> image) {
-    auto driver = std::make_unique<Ram>(kImage + image.size());
-    Put64(driver->ram, 0x1000 + 8 * ((kBase >> 39) & 511), 0x2000 | 0x3);  // PML4 -> PDPT
-    Put64(driver->ram, 0x2000, 0x83);  // 1 GiB page at physical 0
-    if (!image.empty()) std::memcpy(driver->ram.data() + kImage, image.data(), image.size());
+    auto driver = std::make_unique<testing::MemoryDriver>(kImage + image.size());
+    driver->Put64(0x1000 + 8 * ((kBase >> 39) & 511), 0x2000 | 0x3);  // PML4 -> PDPT
+    driver->Put64(0x2000, 0x83);                                      // 1 GiB page at physical 0
+    if (!image.empty()) driver->Put(kImage, image.data(), image.size());
     guest_ = std::move(*vmi::Guest::Open(std::move(driver)));
     mem_ = std::make_unique<vmi::linux_os::KernelMemory>(
         *guest_, vmi::AddressSpace{vmi::PagingMode::kIa32e4, 0x1000});
@@ -44,23 +45,6 @@ class FuzzKernel {
   static uint64_t Va(uint64_t offset) { return kBase + kImage + offset; }
 
  private:
-  struct Ram : drivers::Driver {
-    explicit Ram(size_t n) : ram(n), range{{0, n}} {}
-    std::string_view kind() const override { return "fuzz"; }
-    std::span<const drivers::PhysRange> ranges() const override { return range; }
-    Status ReadPhys(uint64_t pa, std::span<std::byte> out) override {
-      if (pa > ram.size() || out.size() > ram.size() - pa) return FaultError(pa);
-      std::memcpy(out.data(), ram.data() + pa, out.size());
-      return Status();
-    }
-    std::vector<drivers::InfoLine> Describe() const override { return {}; }
-    std::vector<std::byte> ram;
-    std::vector<drivers::PhysRange> range;
-  };
-  static void Put64(std::vector<std::byte>& ram, uint64_t pa, uint64_t v) {
-    std::memcpy(ram.data() + pa, &v, 8);
-  }
-
   std::unique_ptr<vmi::Guest> guest_;
   std::unique_ptr<vmi::linux_os::KernelMemory> mem_;
 };

@@ -1,4 +1,6 @@
-// A fact about a guest or its source, with how it was found: what the `info` file shows.
+// One thing vmemfs knows about a VM, and how it came to know it: a driver's description of its
+// source (Driver::Describe), what an OS layer found. Whoever shows facts decides how; a fact
+// does not know about any file.
 #ifndef VMEMFS_BASE_FACT_H_
 #define VMEMFS_BASE_FACT_H_
 
@@ -7,9 +9,11 @@
 namespace vmemfs {
 
 struct Fact {
-  std::string key;    // "kaslr-offset"
-  std::string value;  // "0x2c000000"
-  std::string how;    // "VMCOREINFO KERNELOFFSET"; empty when there is nothing to say
+  std::string key;    // short, lower case, dashes: "pid", "ram-access"
+  std::string value;  // "1234"
+  // How `value` was found ("from the QMP socket's peer credentials"); may be empty when there
+  // is nothing to say, so {key, value} alone is a Fact too.
+  std::string how = {};
   bool operator==(const Fact&) const = default;
 };
 

@@ -12,9 +12,9 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
+#include "base/fact.h"
 #include "base/status.h"
 #include "drivers/registers.h"
 
@@ -39,9 +39,6 @@ struct FileExtent {
 // Whether a live VM runs. Snapshots have no run state.
 enum class RunState { kRunning, kPaused, kGone };
 std::string_view RunStateName(RunState state);  // "running", "paused", "gone"
-
-// One `key: value` line of a VM's `info` file.
-using InfoLine = std::pair<std::string, std::string>;
 
 // Thread safety: every method may be called from many threads at once.
 // Lifetime: spans and extents a driver returns stay valid until it is destroyed.
@@ -92,8 +89,9 @@ class Driver {
   // Sets one register (with OpenOptions::writable only). Default: kUnsupported.
   virtual Status SetRegister(unsigned vcpu, Register reg, uint64_t value);
 
-  // Lines for the `info` file: source, format, ... (ranges and vCPUs are added above).
-  virtual std::vector<InfoLine> Describe() const = 0;
+  // What the driver knows about its source and how it found out: format, pid, access path, ...
+  // (not the RAM ranges, vCPUs, run state: those have methods of their own).
+  virtual std::vector<Fact> Describe() const = 0;
 
   // The text of a VMCOREINFO note the source carries (an ELF core's PT_NOTE), if any.
   virtual std::optional<std::string> VmcoreInfo() const { return std::nullopt; }

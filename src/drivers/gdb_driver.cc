@@ -5,12 +5,12 @@
 #include <chrono>
 #include <cstring>
 #include <mutex>
-#include <set>
 #include <utility>
 #include <vector>
 
-#include "base/checked.h"
 #include "base/hex.h"
+#include "drivers/phys_map.h"
+#include "drivers/qemu_layout.h"
 
 namespace vmemfs::drivers {
 namespace {
@@ -119,81 +119,7 @@ Result<uint64_t> ParseSize(std::string_view text) {
   return value << *shift;
 }
 
-// True for the first "[N] (prio P, KIND): NAME" fields of a flat view line.
-struct MtreeLine {
-  uint64_t start;
-  uint64_t last;
-  std::string kind;
-  std::string name;
-};
-
-std::optional<MtreeLine> ParseMtreeLine(std::string_view line) {
-  while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
-  MtreeLine out;
-  auto r = std::from_chars(line.data(), line.data() + line.size(), out.start, 16);
-  if (r.ec != std::errc() || r.ptr == line.data() + line.size() || *r.ptr != '-') return {};
-  const char* p = r.ptr + 1;
-  r = std::from_chars(p, line.data() + line.size(), out.last, 16);
-  if (r.ec != std::errc() || out.last < out.start) return {};
-  std::string_view rest(r.ptr, static_cast<size_t>(line.data() + line.size() - r.ptr));
-  const size_t comma = rest.find(", ");
-  const size_t close = rest.find("): ");
-  if (rest.rfind(" (prio ", 0) != 0 || comma == std::string_view::npos ||
-      close == std::string_view::npos || close < comma) {
-    return {};
-  }
-  out.kind = std::string(rest.substr(comma + 2, close - comma - 2));
-  std::string_view name = rest.substr(close + 3);
-  name = name.substr(0, name.find(" @"));
-  out.name = std::string(name);
-  return out;
-}
-
-// The lines of the flat view that the address space "memory" renders.
-std::vector<MtreeLine> SystemFlatView(std::string_view text) {
-  std::vector<MtreeLine> lines;
-  bool in_view = false;
-  bool is_system = false;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t eol = text.find('\n', pos);
-    if (eol == std::string_view::npos) eol = text.size();
-    std::string_view line = text.substr(pos, eol - pos);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    pos = eol + 1;
-    if (line.rfind("FlatView", 0) == 0) {
-      if (is_system) break;  // the system view ended
-      in_view = true;
-      continue;
-    }
-    if (in_view && line.find(" AS \"memory\",") == 0) is_system = true;
-    if (!is_system) continue;
-    if (std::optional<MtreeLine> l = ParseMtreeLine(line)) lines.push_back(std::move(*l));
-  }
-  return lines;
-}
-
 }  // namespace
-
-std::vector<PhysRange> RamRangesFromMtree(std::string_view text) {
-  const std::vector<MtreeLine> lines = SystemFlatView(text);
-  std::set<std::string> ram_names;
-  for (const MtreeLine& l : lines) {
-    if (l.kind == "ram") ram_names.insert(l.name);
-  }
-  std::vector<PhysRange> ranges;
-  for (const MtreeLine& l : lines) {
-    // PAM windows show the RAM below 1 MiB as "rom" views of the RAM block: still RAM.
-    const bool ram = l.kind == "ram" || (l.kind.rfind("rom", 0) == 0 && ram_names.count(l.name));
-    if (!ram || l.last == UINT64_MAX) continue;
-    if (!ranges.empty() && ranges.back().end == l.start) {
-      ranges.back().end = l.last + 1;
-    } else if (ranges.empty() || ranges.back().end < l.start) {
-      ranges.push_back({l.start, l.last + 1});
-    }
-  }
-  return ranges;
-}
 
 std::vector<PhysRange> Q35RamRanges(uint64_t size) {
   // QEMU's q35 puts RAM below 2 GiB when there are 2.75 GiB or more, the rest above 4 GiB.
@@ -269,8 +195,8 @@ class GdbDriver final : public Driver {
     }
     VMEMFS_TRY(LoadThreads());
     if (ram_size) {
-      ranges_ = Q35RamRanges(*ram_size);
-      ram_source_ = "given (?ram=" + std::to_string(*ram_size) + ")";
+      VMEMFS_ASSIGN_OR_RETURN(ram_, PhysMap<>::FromRanges(Q35RamRanges(*ram_size)));
+      ram_source_ = "?ram=" + std::to_string(*ram_size) + " in the source (q35 layout)";
     } else {
       VMEMFS_TRY(ProbeRam());
     }
@@ -280,13 +206,13 @@ class GdbDriver final : public Driver {
   }
 
   std::string_view kind() const override { return "gdb"; }
-  std::span<const PhysRange> ranges() const override { return ranges_; }
+  std::span<const PhysRange> ranges() const override { return ram_.ranges(); }
   bool live() const override { return true; }
   bool writable() const override { return writable_; }
   unsigned vcpu_count() const override { return static_cast<unsigned>(threads_.size()); }
 
   Status ReadPhys(uint64_t pa, std::span<std::byte> out) override {
-    VMEMFS_TRY(CheckInRam(pa, out.size()));
+    VMEMFS_TRY(ram_.CheckCovered(pa, out.size()));
     const size_t chunk = std::max<size_t>(16, remote_->packet_size() / 2);
     return WithStopped([&]() -> Status {
       for (size_t done = 0; done < out.size();) {
@@ -300,7 +226,7 @@ class GdbDriver final : public Driver {
 
   Status WritePhys(uint64_t pa, std::span<const std::byte> in) override {
     if (!writable_) return UnsupportedError(remote_->name() + ": opened read-only");
-    VMEMFS_TRY(CheckInRam(pa, in.size()));
+    VMEMFS_TRY(ram_.CheckCovered(pa, in.size()));
     // "M<addr>,<len>:" + 2 hex digits per byte must fit the stub's packet.
     const size_t chunk = std::max<size_t>(16, (remote_->packet_size() - 48) / 2 & ~size_t{15});
     return WithStopped([&]() -> Status {
@@ -368,31 +294,20 @@ class GdbDriver final : public Driver {
     });
   }
 
-  std::vector<InfoLine> Describe() const override {
+  std::vector<Fact> Describe() const override {
+    uint64_t ram = 0;
+    for (const PhysRange& r : ram_.ranges()) ram += r.size();
     return {
         {"endpoint", remote_->name()},
-        {"stub-features", remote_->features()},
-        {"packet-size", std::to_string(remote_->packet_size())},
+        {"stub-features", remote_->features(), "qSupported"},
+        {"packet-size", std::to_string(remote_->packet_size()), "qSupported"},
         {"acks", remote_->no_ack() ? "no-ack mode" : "acknowledged"},
-        {"ram-size", ram_source_},
-        {"access", "reads stop the VM briefly (gdbstub answers only while stopped)"},
+        {"ram-size", std::to_string(ram), ram_source_},
+        {"access", "reads stop the VM briefly", "QEMU's gdbstub answers only while stopped"},
     };
   }
 
  private:
-  Status CheckInRam(uint64_t pa, size_t len) const {
-    uint64_t at = pa;
-    const std::optional<uint64_t> end = CheckedAdd(pa, len);
-    if (!end) return FaultError(pa);
-    for (const PhysRange& r : ranges_) {
-      if (at >= *end) break;
-      if (at < r.start) return FaultError(at);
-      if (at < r.end) at = r.end;
-    }
-    if (at < *end) return FaultError(at);
-    return Status();
-  }
-
   // Runs `work` with the VM stopped: stops it first if it runs and continues it afterwards.
   template <typename Work>
   Status WithStopped(Work work) {
@@ -518,20 +433,23 @@ class GdbDriver final : public Driver {
         std::string reply,
         remote_->CommandWithOutput("qRcmd," + rsp::ToHex("info mtree -f"), &text, kMonitorTimeout));
     if (remote_->gone()) return UnavailableError(remote_->name() + ": gdb stub is gone");
-    ranges_ = RamRangesFromMtree(text);
-    if (reply != "OK" || ranges_.empty()) {
-      return UnsupportedError(remote_->name() +
-                              ": cannot find the RAM size (the stub's monitor did not list RAM "
-                              "for 'info mtree -f'); give it as ?ram=SIZE");
+    Result<std::vector<MtreeRange>> layout =
+        reply == "OK" ? ParseMtreeMemory(text) : BadDataError("no monitor behind the stub");
+    if (!layout || layout->empty()) {
+      return UnsupportedError(
+          remote_->name() + ": cannot find the RAM layout (" +
+          (layout ? std::string("no RAM listed") : layout.error().message()) +
+          " for 'info mtree -f' through the stub); give the RAM size as ?ram=SIZE");
     }
-    ram_source_ = "probed (monitor: info mtree -f)";
+    VMEMFS_ASSIGN_OR_RETURN(ram_, PhysMap<>::FromRanges(MergedRanges(*layout)));
+    ram_source_ = "info mtree -f through the stub's monitor (qRcmd)";
     return Status();
   }
 
   const std::unique_ptr<GdbRemote> remote_;
   const bool writable_;
   // Set by Init, then constant.
-  std::vector<PhysRange> ranges_;
+  PhysMap<> ram_;
   std::vector<std::string> threads_;  // thread id of vCPU i, as the stub spells it
   std::string ram_source_;
   // Guarded by remote_->mutex().

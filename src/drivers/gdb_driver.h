@@ -6,9 +6,10 @@
 //
 // RAM ranges: the stub does not report them. With ?ram=SIZE they follow QEMU's q35 layout
 // (SIZE below 2.75 GiB: [0, SIZE); else [0, 2 GiB) + [4 GiB, 4 GiB + SIZE - 2 GiB)). Without it
-// they are probed by asking QEMU's monitor through the stub (qRcmd "info mtree -f") and taking
-// the RAM regions of the system address space (read-only PAM views of RAM count as RAM; ROMs,
-// MMIO and holes do not). A stub without a monitor needs ?ram=.
+// they are probed by asking QEMU's monitor through the stub (qRcmd "info mtree -f") and read
+// as the qemu driver reads them (qemu_layout.h: the RAM and ROM of the system address space,
+// adjacent ranges merged; device memory, MMIO and holes left out), so one VM shows the same
+// ranges through either driver. A stub without a monitor needs ?ram=.
 //
 // Run state: QEMU's stub answers only while the VM is stopped, and QEMU stops the VM when a
 // debugger connects. Opening therefore resumes the VM if it was running before (QEMU then sends
@@ -59,9 +60,6 @@ Result<std::unique_ptr<Driver>> OpenGdbRemote(std::unique_ptr<GdbRemote> remote,
 // QEMU's x86_64 'g' layout (i386-64bit.xml + fs_base, gs_base, k_gs_base, cr0, cr2, cr3, cr4,
 // cr8, efer) decoded from the reply's bytes. Errors: kBadData if shorter than that.
 Result<RegisterSet> DecodeQemuX86Registers(std::string_view bytes);
-
-// RAM ranges from the text of QEMU's "info mtree -f" (system address space "memory").
-std::vector<PhysRange> RamRangesFromMtree(std::string_view text);
 
 // The q35 guest-physical layout of SIZE bytes of RAM.
 std::vector<PhysRange> Q35RamRanges(uint64_t size);

@@ -4,15 +4,14 @@
 
 #include <algorithm>
 #include <atomic>
-#include <charconv>
-#include <fstream>
-#include <iterator>
 #include <optional>
 #include <utility>
 #include <vector>
 
 #include "drivers/libvirt_connection.h"
 #include "drivers/libvirt_monitor.h"
+#include "drivers/phys_map.h"
+#include "drivers/proc_files.h"
 #include "drivers/qemu_layout.h"
 #include "drivers/qemu_memory.h"
 
@@ -23,38 +22,10 @@ constexpr size_t kMaxDomainName = 256;
 constexpr size_t kMaxUri = 1024;
 // libvirt's RPC refuses larger memory peeks (REMOTE_DOMAIN_MEMORY_PEEK_BUFFER_MAX).
 constexpr size_t kMaxPeek = 65536;
-// /proc files we read to find QEMU are small; a bound keeps a strange /proc harmless.
-constexpr size_t kMaxProcFile = 1 << 20;
-
-std::optional<pid_t> ParsePid(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  pid_t pid = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), pid);
-  if (ec != std::errc() || end == text.data() || pid <= 0) return std::nullopt;
-  return pid;
-}
-
-std::optional<std::string> ReadSmallFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::string text(kMaxProcFile, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  text.resize(static_cast<size_t>(in.gcount()));
-  return text;
-}
-
-// The thread group (process) of host thread `tid`.
-std::optional<pid_t> ProcessOfThread(int64_t tid) {
-  std::optional<std::string> status = ReadSmallFile("/proc/" + std::to_string(tid) + "/status");
-  if (!status) return std::nullopt;
-  const size_t at = status->find("\nTgid:");
-  if (at == std::string::npos) return std::nullopt;
-  return ParsePid(std::string_view(*status).substr(at + 6));
-}
 
 // libvirt starts QEMU with `-name guest=NAME,debug-threads=on` (',' doubled inside NAME).
 bool IsQemuOfDomain(pid_t pid, const std::string& name) {
-  std::optional<std::string> cmdline = ReadSmallFile("/proc/" + std::to_string(pid) + "/cmdline");
+  Result<std::string> cmdline = ReadSmallFile("/proc/" + std::to_string(pid) + "/cmdline");
   if (!cmdline) return false;
   std::string escaped;
   for (char c : name) escaped += (c == ',') ? std::string(",,") : std::string(1, c);
@@ -65,21 +36,31 @@ bool IsQemuOfDomain(pid_t pid, const std::string& name) {
   return after == cmdline->size() || (*cmdline)[after] == ',' || (*cmdline)[after] == '\0';
 }
 
+struct QemuProcess {
+  pid_t pid;
+  std::string how;  // how the pid was learned
+};
+
 // The domain's QEMU on this machine, or nullopt.
-std::optional<pid_t> FindQemuPid(QemuMonitor& monitor, const std::string& name) {
-  std::vector<std::optional<pid_t>> candidates;
+std::optional<QemuProcess> FindQemuProcess(QemuMonitor& monitor, const std::string& name) {
+  std::vector<QemuProcess> candidates;
   if (Result<std::string> cpus = monitor.Qmp("query-cpus-fast", "")) {
     if (Result<std::vector<int64_t>> threads = ParseCpuThreads(*cpus); threads) {
       if (!threads->empty() && threads->front() > 0) {
-        candidates.push_back(ProcessOfThread(threads->front()));
+        if (Result<pid_t> process = ProcessOfThread(threads->front())) {
+          candidates.push_back({*process, "the process of vCPU 0's thread (query-cpus-fast)"});
+        }
       }
     }
   }
-  if (auto text = ReadSmallFile("/run/libvirt/qemu/" + name + ".pid")) {
-    candidates.push_back(ParsePid(*text));
+  const std::string pid_file = "/run/libvirt/qemu/" + name + ".pid";
+  if (Result<std::string> text = ReadSmallFile(pid_file)) {
+    if (std::optional<pid_t> pid = ParsePid(*text)) candidates.push_back({*pid, pid_file});
   }
-  for (const std::optional<pid_t>& pid : candidates) {
-    if (pid && IsQemuOfDomain(*pid, name)) return pid;
+  for (QemuProcess& candidate : candidates) {
+    if (!IsQemuOfDomain(candidate.pid, name)) continue;
+    candidate.how += ", its command line naming the domain";
+    return candidate;
   }
   return std::nullopt;
 }
@@ -138,7 +119,7 @@ class LibvirtDriver final : public Driver {
     }
     monitor_ = std::make_unique<LibvirtMonitor>(dom_.get(), "libvirt domain " + name_);
     VMEMFS_ASSIGN_OR_RETURN(std::vector<HostRange> host, ReadHostRanges(*monitor_));
-    for (const HostRange& r : host) ranges_.push_back({r.start, r.end});
+    VMEMFS_ASSIGN_OR_RETURN(ram_, PhysMap<>::FromRanges(MergedRanges(host)));
     VMEMFS_ASSIGN_OR_RETURN(std::string regs, monitor_->Hmp("info registers -a"));
     VMEMFS_ASSIGN_OR_RETURN(std::vector<RegisterSet> cpus, ParseInfoRegistersAll(regs));
     vcpus_ = static_cast<unsigned>(cpus.size());
@@ -146,7 +127,7 @@ class LibvirtDriver final : public Driver {
   }
 
   std::string_view kind() const override { return "libvirt"; }
-  std::span<const PhysRange> ranges() const override { return ranges_; }
+  std::span<const PhysRange> ranges() const override { return ram_.ranges(); }
   bool live() const override { return true; }
   bool writable() const override { return writable_ && memory_ != nullptr; }
   unsigned vcpu_count() const override { return vcpus_; }
@@ -203,14 +184,14 @@ class LibvirtDriver final : public Driver {
     return regs;
   }
 
-  std::vector<InfoLine> Describe() const override {
+  std::vector<Fact> Describe() const override {
     return {{"format", "libvirt domain (QEMU)"},
             {"uri", spec_.uri},
             {"domain", name_},
             {"uuid", uuid_},
-            {"pid", pid_ ? std::to_string(*pid_) : std::string("unknown")},
-            {"access", memory_ ? memory_->method()
-                               : std::string("virDomainMemoryPeek (slow: 64 KiB per call)")}};
+            {"pid", qemu_ ? std::to_string(qemu_->pid) : "unknown", qemu_ ? qemu_->how : ""},
+            {"access", memory_ ? memory_->method() : "virDomainMemoryPeek (slow: 64 KiB per call)",
+             access_how_}};
   }
 
  private:
@@ -238,41 +219,47 @@ class LibvirtDriver final : public Driver {
     return Status::Ok();
   }
 
+  // QEMU's own memory when it is on this machine and we may read it; else peek, saying why.
   Status OpenMemory(std::vector<HostRange> host) {
-    if (spec_.access == LibvirtAccess::kPeek || !IsLocalLibvirtUri(spec_.uri)) return Status();
-    pid_ = FindQemuPid(*monitor_, name_);
-    if (!pid_) return Status::Ok();  // not ours to open: peek
+    if (spec_.access == LibvirtAccess::kPeek) {
+      access_how_ = "access=peek in the source";
+      return Status::Ok();
+    }
+    if (!IsLocalLibvirtUri(spec_.uri)) {
+      access_how_ = "the URI names another host, where QEMU's memory is out of reach";
+      return Status::Ok();
+    }
+    qemu_ = FindQemuProcess(*monitor_, name_);
+    if (!qemu_) {
+      access_how_ = "no QEMU process of the domain found on this host";
+      return Status::Ok();
+    }
     Result<std::unique_ptr<QemuMemory>> memory =
-        QemuMemory::Open(*pid_, std::move(host), writable_, RamAccess::kAuto);
+        QemuMemory::Open(qemu_->pid, std::move(host), writable_, RamAccess::kAuto);
     // No ptrace rights (another user's QEMU, Yama): peek still works.
-    if (memory) memory_ = std::move(*memory);
+    if (!memory) {
+      access_how_ = "QEMU's memory cannot be opened: " + memory.error().message();
+      return Status::Ok();
+    }
+    memory_ = std::move(*memory);
+    access_how_ = "QEMU's process on this host; RAM from info mtree -f and gpa2hva";
     return Status::Ok();
   }
 
   // Peeks in pieces that stay inside one RAM range and under libvirt's size limit.
   Status Peek(uint64_t pa, std::span<std::byte> out) {
-    size_t done = 0;
-    while (done < out.size()) {
-      const uint64_t at = pa + done;
-      if (at < pa) return FaultError(at, Source() + ": address overflow");
-      const PhysRange* range = FindRange(at);
-      if (range == nullptr) return FaultError(at, Source() + ": not RAM");
-      const size_t n =
-          static_cast<size_t>(std::min<uint64_t>({out.size() - done, range->end - at, kMaxPeek}));
-      if (virDomainMemoryPeek(dom_.get(), at, n, out.data() + done, VIR_MEMORY_PHYSICAL) < 0) {
-        return Notice(LibvirtError(Source() + ": memory peek"));
-      }
-      done += n;
-    }
+    VMEMFS_TRY(ram_.ForEachPiece(
+        pa, out.size(), [&](const PhysRun<>&, uint64_t at, uint64_t done, uint64_t n) {
+          for (uint64_t piece = 0; piece < n; piece += kMaxPeek) {
+            const size_t size = static_cast<size_t>(std::min<uint64_t>(n - piece, kMaxPeek));
+            if (virDomainMemoryPeek(dom_.get(), at + piece, size, out.data() + done + piece,
+                                    VIR_MEMORY_PHYSICAL) < 0) {
+              return Notice(LibvirtError(Source() + ": memory peek"));
+            }
+          }
+          return Status::Ok();
+        }));
     return CheckNotGone();  // a peek racing with destruction may have read a dying QEMU
-  }
-
-  const PhysRange* FindRange(uint64_t pa) const {
-    auto it = std::upper_bound(ranges_.begin(), ranges_.end(), pa,
-                               [](uint64_t a, const PhysRange& r) { return a < r.start; });
-    if (it == ranges_.begin()) return nullptr;
-    --it;
-    return pa < it->end ? &*it : nullptr;
   }
 
   Status CheckNotGone() const {
@@ -303,9 +290,10 @@ class LibvirtDriver final : public Driver {
   std::string name_;
   std::string uuid_;
   std::unique_ptr<LibvirtMonitor> monitor_;
-  std::vector<PhysRange> ranges_;
+  PhysMap<> ram_;
   unsigned vcpus_ = 0;
-  std::optional<pid_t> pid_;
+  std::optional<QemuProcess> qemu_;
+  std::string access_how_;  // why memory is read the way it is
   std::unique_ptr<QemuMemory> memory_;
 };
 

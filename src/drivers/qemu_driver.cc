@@ -7,41 +7,41 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <fstream>
 #include <string>
 #include <thread>
 #include <utility>
 
+#include "drivers/phys_map.h"
+#include "drivers/proc_files.h"
 #include "drivers/qemu_layout.h"
 #include "drivers/qmp_client.h"
 
 namespace vmemfs::drivers {
 namespace {
 
-// The thread group of a thread, from /proc/TID/status; 0 if unknown.
-pid_t TgidOf(int64_t tid) {
-  std::ifstream status("/proc/" + std::to_string(tid) + "/status");
-  std::string key;
-  while (status >> key) {
-    if (key == "Tgid:") {
-      pid_t tgid = 0;
-      status >> tgid;
-      return tgid;
-    }
-  }
-  return 0;
-}
+struct QemuProcess {
+  pid_t pid;
+  std::string how;  // how the pid was learned
+};
 
 // QEMU's pid: the socket's peer, confirmed by vCPU 0's thread belonging to it (a proxy in
 // front of the socket, or a socket from another host namespace, would be caught here).
-Result<pid_t> QemuPid(const QmpClient& qmp, const std::vector<int64_t>& vcpu_threads) {
-  const pid_t tgid = vcpu_threads.empty() ? 0 : TgidOf(vcpu_threads[0]);
-  if (qmp.peer_pid() && tgid != 0 && *qmp.peer_pid() != tgid) {
-    return UnsupportedError("QMP peer pid " + std::to_string(*qmp.peer_pid()) +
-                            " does not run the vCPUs (thread group " + std::to_string(tgid) + ")");
+Result<QemuProcess> FindQemuProcess(const QmpClient& qmp,
+                                    const std::vector<int64_t>& vcpu_threads) {
+  std::optional<pid_t> tgid;
+  if (!vcpu_threads.empty()) {
+    if (Result<pid_t> process = ProcessOfThread(vcpu_threads[0])) tgid = *process;
   }
-  if (tgid != 0) return tgid;
-  if (qmp.peer_pid()) return *qmp.peer_pid();
+  const std::optional<pid_t> peer = qmp.peer_pid();
+  const std::string from_peer = "from the QMP socket's peer credentials";
+  const std::string from_thread = "the process of vCPU 0's thread (query-cpus-fast)";
+  if (peer && tgid && *peer != *tgid) {
+    return UnsupportedError("QMP peer pid " + std::to_string(*peer) +
+                            " does not run the vCPUs (thread group " + std::to_string(*tgid) + ")");
+  }
+  if (peer && tgid) return QemuProcess{*peer, from_peer + ", which is " + from_thread};
+  if (tgid) return QemuProcess{*tgid, from_thread};
+  if (peer) return QemuProcess{*peer, from_peer};
   return UnsupportedError("cannot learn QEMU's pid (no peer credentials, no vCPU threads)");
 }
 
@@ -85,19 +85,20 @@ class GoneWatcher {
 
 class QemuDriver final : public Driver {
  public:
-  QemuDriver(std::unique_ptr<QmpClient> qmp, pid_t pid, std::unique_ptr<QemuMemory> memory,
-             std::vector<PhysRange> ranges, unsigned vcpus, std::string accel, bool writable)
+  QemuDriver(std::unique_ptr<QmpClient> qmp, QemuProcess process,
+             std::unique_ptr<QemuMemory> memory, PhysMap<> ram, unsigned vcpus, std::string accel,
+             bool writable)
       : qmp_(std::move(qmp)),
-        pid_(pid),
+        process_(std::move(process)),
         memory_(std::move(memory)),
-        ranges_(std::move(ranges)),
+        ram_(std::move(ram)),
         vcpus_(vcpus),
         accel_(std::move(accel)),
         writable_(writable),
-        watcher_(pid, qmp_->fd_for_hangup(), memory_.get()) {}
+        watcher_(process_.pid, qmp_->fd_for_hangup(), memory_.get()) {}
 
   std::string_view kind() const override { return "qemu"; }
-  std::span<const PhysRange> ranges() const override { return ranges_; }
+  std::span<const PhysRange> ranges() const override { return ram_.ranges(); }
   bool live() const override { return true; }
   bool writable() const override { return writable_; }
   unsigned vcpu_count() const override { return vcpus_; }
@@ -137,12 +138,13 @@ class QemuDriver final : public Driver {
     return UnsupportedError(qmp_->name() + ": QEMU's monitor cannot set registers");
   }
 
-  std::vector<InfoLine> Describe() const override {
+  std::vector<Fact> Describe() const override {
     return {{"qmp-socket", qmp_->name()},
-            {"pid", std::to_string(pid_)},
-            {"qemu-version", qmp_->version()},
-            {"accel", accel_},
-            {"ram-access", memory_->method()}};
+            {"pid", std::to_string(process_.pid), process_.how},
+            {"qemu-version", qmp_->version(), "QMP greeting"},
+            {"accel", accel_, "query-kvm"},
+            {"ram-access", memory_->method(),
+             "RAM from info mtree -f and gpa2hva, shared files from /proc/PID/maps"}};
   }
 
  private:
@@ -154,26 +156,14 @@ class QemuDriver final : public Driver {
   }
 
   const std::unique_ptr<QmpClient> qmp_;
-  const pid_t pid_;
+  const QemuProcess process_;
   const std::unique_ptr<QemuMemory> memory_;
-  const std::vector<PhysRange> ranges_;
+  const PhysMap<> ram_;
   const unsigned vcpus_;
   const std::string accel_;
   const bool writable_;
   GoneWatcher watcher_;  // last: stops before the members it uses go away
 };
-
-std::vector<PhysRange> MergedRanges(const std::vector<HostRange>& host) {
-  std::vector<PhysRange> ranges;
-  for (const HostRange& h : host) {
-    if (!ranges.empty() && ranges.back().end == h.start) {
-      ranges.back().end = h.end;
-    } else {
-      ranges.push_back({h.start, h.end});
-    }
-  }
-  return ranges;
-}
 
 Result<std::unique_ptr<Driver>> Open(const std::string& path, const OpenOptions& options,
                                      const QemuOptions& qemu_options) {
@@ -181,16 +171,16 @@ Result<std::unique_ptr<Driver>> Open(const std::string& path, const OpenOptions&
                           QmpClient::Connect(path, QmpOptions{qemu_options.timeout}));
   VMEMFS_ASSIGN_OR_RETURN(std::string cpus_json, qmp->Qmp("query-cpus-fast", ""));
   VMEMFS_ASSIGN_OR_RETURN(std::vector<int64_t> threads, ParseCpuThreads(cpus_json));
-  VMEMFS_ASSIGN_OR_RETURN(pid_t pid, QemuPid(*qmp, threads));
+  VMEMFS_ASSIGN_OR_RETURN(QemuProcess process, FindQemuProcess(*qmp, threads));
   VMEMFS_ASSIGN_OR_RETURN(std::string kvm_json, qmp->Qmp("query-kvm", ""));
   VMEMFS_ASSIGN_OR_RETURN(std::string accel, ParseAccel(kvm_json));
   VMEMFS_ASSIGN_OR_RETURN(std::vector<HostRange> host, ReadHostRanges(*qmp));
-  std::vector<PhysRange> ranges = MergedRanges(host);
+  VMEMFS_ASSIGN_OR_RETURN(PhysMap<> ram, PhysMap<>::FromRanges(MergedRanges(host)));
   VMEMFS_ASSIGN_OR_RETURN(
       std::unique_ptr<QemuMemory> memory,
-      QemuMemory::Open(pid, std::move(host), options.writable, qemu_options.access));
+      QemuMemory::Open(process.pid, std::move(host), options.writable, qemu_options.access));
   return std::unique_ptr<Driver>(
-      new QemuDriver(std::move(qmp), pid, std::move(memory), std::move(ranges),
+      new QemuDriver(std::move(qmp), std::move(process), std::move(memory), std::move(ram),
                      static_cast<unsigned>(threads.size()), std::move(accel), options.writable));
 }
 

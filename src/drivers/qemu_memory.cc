@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "base/checked.h"
+#include "drivers/proc_files.h"
 
 namespace vmemfs::drivers {
 namespace {
@@ -30,21 +31,6 @@ struct MapEntry {
 };
 
 constexpr size_t kMaxMapsBytes = 64 << 20;
-
-Result<std::string> ReadSmallFile(const std::string& path, size_t limit) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return OsError(path + ": cannot open");
-  std::string text;
-  char buf[65536];
-  while (text.size() <= limit) {
-    const ssize_t n = read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    text.append(buf, static_cast<size_t>(n));
-  }
-  close(fd);
-  return text;
-}
 
 std::vector<MapEntry> ParseMaps(const std::string& text) {
   std::vector<MapEntry> entries;
@@ -125,10 +111,10 @@ Result<std::unique_ptr<QemuMemory>> QemuMemory::Open(pid_t pid, std::vector<Host
     return UnavailableError("QEMU process " + std::to_string(pid) + " does not exist");
   }
   std::unique_ptr<QemuMemory> memory(new QemuMemory(pid, writable));
-  for (const HostRange& r : ranges) {
-    memory->runs_.push_back(Run{r.start, r.end, r.hva, r.readonly});
-  }
-  if (access == RamAccess::kAuto) VMEMFS_TRY(memory->MapSharedFiles());
+  std::vector<Run> runs;
+  for (const HostRange& r : ranges) runs.push_back(Run{r.start, r.end, {r.hva, r.readonly}});
+  if (access == RamAccess::kAuto) VMEMFS_TRY(memory->MapSharedFiles(runs));
+  VMEMFS_ASSIGN_OR_RETURN(memory->runs_, PhysMap<Backing>::Create(std::move(runs)));
   VMEMFS_TRY(memory->OpenProcessAccess(access));
   return memory;
 }
@@ -137,18 +123,20 @@ QemuMemory::~QemuMemory() {
   if (mem_fd_ >= 0) close(mem_fd_);
 }
 
-Status QemuMemory::MapSharedFiles() {
+// Sets the file of each run that QEMU maps from a file we can map too.
+Status QemuMemory::MapSharedFiles(std::vector<Run>& runs) {
   const std::string maps_path = "/proc/" + std::to_string(pid_) + "/maps";
   VMEMFS_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(maps_path, kMaxMapsBytes));
   const std::vector<MapEntry> maps = ParseMaps(text);
-  for (Run& run : runs_) {
-    const std::optional<MapEntry> extent = SharedFileExtent(maps, run.hva, run.end - run.start);
+  for (Run& run : runs) {
+    const uint64_t hva = run.value.hva;
+    const std::optional<MapEntry> extent = SharedFileExtent(maps, hva, run.size());
     if (!extent) continue;
     auto same = std::find_if(files_.begin(), files_.end(),
                              [&](const File& f) { return SameFile(f.map.fd(), *extent); });
     if (same == files_.end()) {
       const MapEntry& vma = *std::find_if(maps.begin(), maps.end(), [&](const MapEntry& e) {
-        return e.start <= run.hva && run.hva < e.end;
+        return e.start <= hva && hva < e.end;
       });
       std::string path;
       std::optional<MappedFile> file = OpenMappedFile(pid_, *extent, vma, writable_, path);
@@ -156,21 +144,21 @@ Status QemuMemory::MapSharedFiles() {
       files_.push_back(File{std::move(path), *std::move(file)});
       same = files_.end() - 1;
     }
-    if (!RangeWithin(extent->offset, run.end - run.start, same->map.bytes().size())) continue;
-    run.file = static_cast<int>(same - files_.begin());
-    run.file_offset = extent->offset;
+    if (!RangeWithin(extent->offset, run.size(), same->map.bytes().size())) continue;
+    run.value.file = static_cast<int>(same - files_.begin());
+    run.value.file_offset = extent->offset;
   }
   return Status();
 }
 
 Status QemuMemory::OpenProcessAccess(RamAccess access) {
   const auto unmapped =
-      std::find_if(runs_.begin(), runs_.end(), [](const Run& r) { return r.file < 0; });
+      std::find_if(runs_.begin(), runs_.end(), [](const Run& r) { return r.value.file < 0; });
   if (unmapped == runs_.end()) return Status();
   if (access != RamAccess::kProcMem) {
     // Probe one byte: process_vm_readv may be refused (seccomp, old kernel, no ptrace right).
     std::byte probe;
-    struct iovec local = {&probe, 1}, remote = {reinterpret_cast<void*>(unmapped->hva), 1};
+    struct iovec local = {&probe, 1}, remote = {reinterpret_cast<void*>(unmapped->value.hva), 1};
     if (process_vm_readv(pid_, &local, 1, &remote, 1, 0) == 1) return Status();
     if (errno == ESRCH) return Gone();
     if (access == RamAccess::kProcessVm || (errno != EPERM && errno != ENOSYS)) {
@@ -183,17 +171,8 @@ Status QemuMemory::OpenProcessAccess(RamAccess access) {
   return Status();
 }
 
-const QemuMemory::Run* QemuMemory::Find(uint64_t pa) const {
-  const size_t hint = hint_.load(std::memory_order_relaxed);
-  if (hint < runs_.size() && pa - runs_[hint].start < runs_[hint].end - runs_[hint].start) {
-    return &runs_[hint];
-  }
-  auto it = std::upper_bound(runs_.begin(), runs_.end(), pa,
-                             [](uint64_t a, const Run& r) { return a < r.start; });
-  if (it == runs_.begin() || pa >= std::prev(it)->end) return nullptr;
-  --it;
-  hint_.store(static_cast<size_t>(it - runs_.begin()), std::memory_order_relaxed);
-  return &*it;
+std::byte* QemuMemory::FileMemory(const Run& run, uint64_t pa) const {
+  return files_[run.value.file].map.bytes().data() + run.value.file_offset + (pa - run.start);
 }
 
 Status QemuMemory::Read(uint64_t pa, std::span<std::byte> out) {
@@ -208,22 +187,15 @@ Status QemuMemory::Write(uint64_t pa, std::span<const std::byte> in) {
 
 Status QemuMemory::Transfer(uint64_t pa, std::byte* buf, size_t len, bool write) {
   if (gone()) return Gone();
-  size_t done = 0;
-  while (done < len) {
-    const Run* run = Find(pa);
-    if (run == nullptr) return FaultError(pa);
-    if (write && run->readonly) return FaultError(pa, "guest ROM is read-only");
-    const size_t n = static_cast<size_t>(std::min<uint64_t>(len - done, run->end - pa));
-    if (run->file >= 0) {
-      std::byte* mem = files_[run->file].map.bytes().data() + run->file_offset + (pa - run->start);
-      write ? std::memcpy(mem, buf + done, n) : std::memcpy(buf + done, mem, n);
-    } else {
-      VMEMFS_TRY(TransferProcess(run->hva + (pa - run->start), buf + done, n, write, pa));
+  return runs_.ForEachPiece(pa, len, [&](const Run& run, uint64_t at, uint64_t done, uint64_t n) {
+    if (write && run.value.readonly) return FaultError(at, "guest ROM is read-only");
+    if (run.value.file < 0) {
+      return TransferProcess(run.value.hva + (at - run.start), buf + done, n, write, at);
     }
-    done += n;
-    pa += n;
-  }
-  return Status();
+    std::byte* mem = FileMemory(run, at);
+    write ? std::memcpy(mem, buf + done, n) : std::memcpy(buf + done, mem, n);
+    return Status();
+  });
 }
 
 Status QemuMemory::TransferProcess(uint64_t hva, std::byte* buf, size_t len, bool write,
@@ -258,16 +230,15 @@ Status QemuMemory::TransferProcess(uint64_t hva, std::byte* buf, size_t len, boo
 }
 
 std::span<const std::byte> QemuMemory::Mapped(uint64_t pa) const {
-  const Run* run = gone() ? nullptr : Find(pa);
-  if (run == nullptr || run->file < 0) return {};
-  return {files_[run->file].map.bytes().data() + run->file_offset + (pa - run->start),
-          static_cast<size_t>(run->end - pa)};
+  const Run* run = gone() ? nullptr : runs_.Find(pa);
+  if (run == nullptr || run->value.file < 0) return {};
+  return {FileMemory(*run, pa), static_cast<size_t>(run->end - pa)};
 }
 
 std::optional<FileExtent> QemuMemory::FileBacked(uint64_t pa) const {
-  const Run* run = gone() ? nullptr : Find(pa);
-  if (run == nullptr || run->file < 0) return std::nullopt;
-  return FileExtent{files_[run->file].map.fd(), run->file_offset + (pa - run->start),
+  const Run* run = gone() ? nullptr : runs_.Find(pa);
+  if (run == nullptr || run->value.file < 0) return std::nullopt;
+  return FileExtent{files_[run->value.file].map.fd(), run->value.file_offset + (pa - run->start),
                     run->end - pa};
 }
 
@@ -281,7 +252,7 @@ std::string QemuMemory::method() const {
 }
 
 bool QemuMemory::all_mapped() const {
-  return std::all_of(runs_.begin(), runs_.end(), [](const Run& r) { return r.file >= 0; });
+  return std::all_of(runs_.begin(), runs_.end(), [](const Run& r) { return r.value.file >= 0; });
 }
 
 Status QemuMemory::Gone() const {

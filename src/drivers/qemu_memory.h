@@ -26,6 +26,7 @@
 #include "base/status.h"
 #include "drivers/driver.h"
 #include "drivers/mapped_file.h"
+#include "drivers/phys_map.h"
 #include "drivers/qemu_layout.h"
 
 namespace vmemfs::drivers {
@@ -38,8 +39,8 @@ enum class RamAccess {
 
 class QemuMemory {
  public:
-  // REQUIRES: `ranges` sorted and disjoint (ReadHostRanges' contract).
-  // Errors: kUnavailable (no such process), kOs (no access to its memory), naming the pid.
+  // Errors: kUnavailable (no such process), kOs (no access to its memory), naming the pid;
+  // kBadData if `ranges` are not sorted and disjoint (ReadHostRanges' contract).
   static Result<std::unique_ptr<QemuMemory>> Open(pid_t pid, std::vector<HostRange> ranges,
                                                   bool writable, RamAccess access);
   ~QemuMemory();
@@ -61,33 +62,33 @@ class QemuMemory {
   bool gone() const { return gone_.load(std::memory_order_relaxed); }
 
  private:
-  struct Run {
-    uint64_t start, end;  // guest-physical
+  // Where QEMU holds a run of guest RAM.
+  struct Backing {
     uint64_t hva;
     bool readonly;
     int file = -1;  // index into files_, or -1: process memory
     uint64_t file_offset = 0;
   };
+  using Run = PhysRun<Backing>;
   struct File {
     std::string path;
     MappedFile map;
   };
 
   QemuMemory(pid_t pid, bool writable) : pid_(pid), writable_(writable) {}
-  Status MapSharedFiles();
+  Status MapSharedFiles(std::vector<Run>& runs);
   Status OpenProcessAccess(RamAccess access);
-  const Run* Find(uint64_t pa) const;
+  std::byte* FileMemory(const Run& run, uint64_t pa) const;
   Status Transfer(uint64_t pa, std::byte* buf, size_t len, bool write);
   Status TransferProcess(uint64_t hva, std::byte* buf, size_t len, bool write, uint64_t pa);
   Status Gone() const;
 
   const pid_t pid_;
   const bool writable_;
-  std::vector<Run> runs_;
+  PhysMap<Backing> runs_;
   std::vector<File> files_;
   int mem_fd_ = -1;  // /proc/PID/mem when process_vm_* is not used
   std::atomic<bool> gone_{false};
-  mutable std::atomic<size_t> hint_{0};
 };
 
 }  // namespace vmemfs::drivers

@@ -1,7 +1,5 @@
 #include "drivers/snapshot_driver.h"
 
-#include <algorithm>
-#include <atomic>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -9,25 +7,23 @@
 #include "drivers/elf_core.h"
 #include "drivers/lime.h"
 #include "drivers/mapped_file.h"
+#include "drivers/phys_map.h"
 #include "drivers/snapshot_layout.h"
 
 namespace vmemfs::drivers {
 namespace {
 
-// Guest RAM that is contiguous both in guest-physical space and in the file: the unit of
-// lookup, so a read crossing two adjacent PT_LOADs written back to back is one memcpy.
-struct Run {
-  uint64_t start;
-  uint64_t end;
-  uint64_t file_offset;
-};
+// Guest RAM that is contiguous both in guest-physical space and in the file, with its file
+// offset: the unit of lookup, so a read crossing two adjacent PT_LOADs written back to back is
+// one memcpy.
+using FileRun = PhysRun<uint64_t>;
 
 // REQUIRES: `segments` satisfies the SnapshotLayout contract (sorted, disjoint, non-empty).
-std::vector<Run> MergeSegments(const std::vector<SnapshotSegment>& segments) {
-  std::vector<Run> runs;
+std::vector<FileRun> MergeSegments(const std::vector<SnapshotSegment>& segments) {
+  std::vector<FileRun> runs;
   for (const SnapshotSegment& s : segments) {
     if (!runs.empty() && runs.back().end == s.phys_start &&
-        runs.back().file_offset + (runs.back().end - runs.back().start) == s.file_offset) {
+        runs.back().value + runs.back().size() == s.file_offset) {
       runs.back().end += s.size;
       continue;
     }
@@ -36,47 +32,56 @@ std::vector<Run> MergeSegments(const std::vector<SnapshotSegment>& segments) {
   return runs;
 }
 
+// How ParseSnapshot recognised `format`.
+std::string FormatHow(std::string_view format) {
+  if (format == "raw") return "no ELF or LiME magic: the whole file is RAM from address 0";
+  if (format == "lime") return "LiME magic";
+  return "ELF magic";
+}
+
 class SnapshotDriver final : public Driver {
  public:
-  SnapshotDriver(std::string path, MappedFile file, SnapshotLayout layout, bool writable)
+  SnapshotDriver(std::string path, MappedFile file, SnapshotLayout layout, PhysMap<uint64_t> runs,
+                 bool writable)
       : path_(std::move(path)),
         file_(std::move(file)),
         layout_(std::move(layout)),
         writable_(writable),
-        runs_(MergeSegments(layout_.segments)) {
-    ranges_.reserve(runs_.size());
-    for (const Run& r : runs_) ranges_.push_back({r.start, r.end});
-  }
+        runs_(std::move(runs)) {}
 
   std::string_view kind() const override { return "snapshot"; }
-  std::span<const PhysRange> ranges() const override { return ranges_; }
+  std::span<const PhysRange> ranges() const override { return runs_.ranges(); }
   bool writable() const override { return writable_; }
   unsigned vcpu_count() const override { return static_cast<unsigned>(layout_.vcpus.size()); }
   std::optional<std::string> VmcoreInfo() const override { return layout_.vmcoreinfo; }
 
   Status ReadPhys(uint64_t pa, std::span<std::byte> out) override {
-    return Transfer(pa, out.size(), [&](std::byte* mem, size_t done, size_t n) {
-      std::memcpy(out.data() + done, mem, n);
-    });
+    auto copy = [&](const FileRun& run, uint64_t at, uint64_t done, uint64_t n) {
+      std::memcpy(out.data() + done, Memory(run, at), n);
+      return Status();
+    };
+    return runs_.ForEachPiece(pa, out.size(), copy);
   }
 
   Status WritePhys(uint64_t pa, std::span<const std::byte> in) override {
     if (!writable_) return UnsupportedError(path_ + ": snapshot opened read-only");
-    return Transfer(pa, in.size(), [&](std::byte* mem, size_t done, size_t n) {
-      std::memcpy(mem, in.data() + done, n);
-    });
+    auto copy = [&](const FileRun& run, uint64_t at, uint64_t done, uint64_t n) {
+      std::memcpy(Memory(run, at), in.data() + done, n);
+      return Status();
+    };
+    return runs_.ForEachPiece(pa, in.size(), copy);
   }
 
   std::span<const std::byte> Mapped(uint64_t pa) const override {
-    const Run* run = Find(pa);
+    const FileRun* run = runs_.Find(pa);
     if (run == nullptr) return {};
     return {Memory(*run, pa), static_cast<size_t>(run->end - pa)};
   }
 
   std::optional<FileExtent> FileBacked(uint64_t pa) const override {
-    const Run* run = Find(pa);
+    const FileRun* run = runs_.Find(pa);
     if (run == nullptr) return std::nullopt;
-    return FileExtent{file_.fd(), run->file_offset + (pa - run->start), run->end - pa};
+    return FileExtent{file_.fd(), run->value + (pa - run->start), run->end - pa};
   }
 
   Result<RegisterSet> Registers(unsigned vcpu) override {
@@ -86,57 +91,24 @@ class SnapshotDriver final : public Driver {
     return layout_.vcpus[vcpu];
   }
 
-  std::vector<InfoLine> Describe() const override {
+  std::vector<Fact> Describe() const override {
     return {
-        {"format", layout_.format},
+        {"format", layout_.format, FormatHow(layout_.format)},
         {"file-size", std::to_string(file_.bytes().size())},
         {"segments", std::to_string(layout_.segments.size())},
     };
   }
 
  private:
-  std::byte* Memory(const Run& run, uint64_t pa) const {
-    return file_.bytes().data() + run.file_offset + (pa - run.start);
-  }
-
-  // The run holding `pa`, or nullptr. The hint makes repeated reads near one place (a page
-  // walk, a sequential read) skip the binary search; a stale hint is only a missed shortcut.
-  const Run* Find(uint64_t pa) const {
-    const size_t hint = hint_.load(std::memory_order_relaxed);
-    if (hint < runs_.size() && pa - runs_[hint].start < runs_[hint].end - runs_[hint].start) {
-      return &runs_[hint];
-    }
-    auto it = std::upper_bound(runs_.begin(), runs_.end(), pa,
-                               [](uint64_t a, const Run& r) { return a < r.start; });
-    if (it == runs_.begin() || pa >= std::prev(it)->end) return nullptr;
-    --it;
-    hint_.store(static_cast<size_t>(it - runs_.begin()), std::memory_order_relaxed);
-    return &*it;
-  }
-
-  // Calls copy(mapped bytes, bytes done so far, n) for each run that [pa, pa + len) touches.
-  // Run ends never exceed 2^64 - 1 (layout contract), so pa cannot wrap.
-  template <typename Copy>
-  Status Transfer(uint64_t pa, size_t len, Copy copy) const {
-    size_t done = 0;
-    while (done < len) {
-      const Run* run = Find(pa);
-      if (run == nullptr) return FaultError(pa);
-      const size_t n = static_cast<size_t>(std::min<uint64_t>(len - done, run->end - pa));
-      copy(Memory(*run, pa), done, n);
-      done += n;
-      pa += n;
-    }
-    return Status();
+  std::byte* Memory(const FileRun& run, uint64_t pa) const {
+    return file_.bytes().data() + run.value + (pa - run.start);
   }
 
   const std::string path_;
   const MappedFile file_;
   const SnapshotLayout layout_;
   const bool writable_;
-  const std::vector<Run> runs_;
-  std::vector<PhysRange> ranges_;
-  mutable std::atomic<size_t> hint_{0};
+  const PhysMap<uint64_t> runs_;  // values: file offsets
 };
 
 Result<SnapshotLayout> ParseSnapshot(std::span<const std::byte> bytes) {
@@ -152,8 +124,10 @@ Result<std::unique_ptr<Driver>> OpenSnapshot(const std::string& path, const Open
   Result<SnapshotLayout> layout = ParseSnapshot(file.bytes());
   if (!layout) return layout.error().WithContext(path);
   if (layout->segments.empty()) return BadDataError(path + ": no guest RAM in the file");
-  return std::unique_ptr<Driver>(
-      new SnapshotDriver(path, std::move(file), *std::move(layout), options.writable));
+  Result<PhysMap<uint64_t>> runs = PhysMap<uint64_t>::Create(MergeSegments(layout->segments));
+  if (!runs) return runs.error().WithContext(path);
+  return std::unique_ptr<Driver>(new SnapshotDriver(path, std::move(file), *std::move(layout),
+                                                    *std::move(runs), options.writable));
 }
 
 }  // namespace vmemfs::drivers

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <utility>
 
+#include "drivers/phys_map.h"
 #include "drivers/xen_page_cache.h"
 #include "drivers/xen_registers.h"  // xenctrl.h first, past its strict-ISO check
 // After xenctrl.h: these need the types it defines; no extern "C" guards of their own.
@@ -94,14 +95,14 @@ Result<uint32_t> DomidByName(const std::string& name) {
 
 class XenDriver final : public Driver {
  public:
-  XenDriver(xc_interface* xc, uint32_t domid, const xc_dominfo_t& info,
+  XenDriver(xc_interface* xc, uint32_t domid, const xc_dominfo_t& info, PhysMap<> ram,
             std::unique_ptr<XenPageCache> pages, bool writable)
       : xc_(xc),
         domid_(domid),
         hvm_(info.hvm),
         vcpus_(info.max_vcpu_id + 1),
         max_memkb_(info.max_memkb),
-        ranges_(XenRamRanges(info.max_memkb)),
+        ram_(std::move(ram)),
         pages_(std::move(pages)),
         writable_(writable) {}
   ~XenDriver() override {
@@ -110,7 +111,7 @@ class XenDriver final : public Driver {
   }
 
   std::string_view kind() const override { return "xen"; }
-  std::span<const PhysRange> ranges() const override { return ranges_; }
+  std::span<const PhysRange> ranges() const override { return ram_.ranges(); }
   bool live() const override { return true; }
   bool writable() const override { return writable_; }
   unsigned vcpu_count() const override { return vcpus_; }
@@ -165,10 +166,10 @@ class XenDriver final : public Driver {
     return RegistersFromPvContext(context.x64);
   }
 
-  std::vector<InfoLine> Describe() const override {
-    return {{"format", hvm_ ? "Xen HVM domain" : "Xen PV domain"},
+  std::vector<Fact> Describe() const override {
+    return {{"format", hvm_ ? "Xen HVM domain" : "Xen PV domain", "xc_domain_getinfo"},
             {"domid", std::to_string(domid_)},
-            {"max-memory-kib", std::to_string(max_memkb_)},
+            {"max-memory-kib", std::to_string(max_memkb_), "xc_domain_getinfo"},
             {"access", "xenforeignmemory, 4 KiB frames, " + std::to_string(kPageCacheSize) +
                            " cached mappings"}};
   }
@@ -178,13 +179,7 @@ class XenDriver final : public Driver {
 
   Status CheckRange(uint64_t pa, size_t size) {
     VMEMFS_TRY(CheckNotGone());
-    for (const PhysRange& r : ranges_) {
-      if (pa >= r.start && pa < r.end) {
-        if (size <= r.end - pa) return Status::Ok();
-        return FaultError(r.end, Source() + ": not RAM");
-      }
-    }
-    return FaultError(pa, Source() + ": not RAM");
+    return ram_.CheckCovered(pa, size);
   }
   Status CheckNotGone() const {
     if (gone_) return UnavailableError(Source() + ": domain is gone");
@@ -207,7 +202,7 @@ class XenDriver final : public Driver {
   const bool hvm_;
   const unsigned vcpus_;
   const uint64_t max_memkb_;
-  const std::vector<PhysRange> ranges_;
+  const PhysMap<> ram_;
   std::unique_ptr<XenPageCache> pages_;
   const bool writable_;
   std::atomic<bool> gone_{false};
@@ -266,6 +261,11 @@ Result<std::unique_ptr<Driver>> OpenXen(std::string_view rest, const OpenOptions
     xc_interface_close(xc);
     return UnavailableError("xen: no running domain " + std::to_string(domid));
   }
+  Result<PhysMap<>> ram = PhysMap<>::FromRanges(XenRamRanges(info.max_memkb));
+  if (!ram) {
+    xc_interface_close(xc);
+    return ram.error();
+  }
   xenforeignmemory_handle* fmem = xenforeignmemory_open(QuietLogger(), 0);
   if (fmem == nullptr) {
     xc_interface_close(xc);
@@ -273,8 +273,8 @@ Result<std::unique_ptr<Driver>> OpenXen(std::string_view rest, const OpenOptions
   }
   auto pages = std::make_unique<XenPageCache>(
       std::make_unique<ForeignMapper>(fmem, domid, options.writable), kPageCacheSize);
-  return std::unique_ptr<Driver>(
-      std::make_unique<XenDriver>(xc, domid, info, std::move(pages), options.writable));
+  return std::unique_ptr<Driver>(std::make_unique<XenDriver>(xc, domid, info, *std::move(ram),
+                                                             std::move(pages), options.writable));
 }
 
 }  // namespace vmemfs::drivers

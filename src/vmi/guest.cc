@@ -78,10 +78,11 @@ class Guest::DriverMemory : public PhysicalMemory {
   drivers::Driver& driver_;
 };
 
-Guest::Guest(std::unique_ptr<drivers::Driver> driver, GuestOptions options)
+Guest::Guest(std::unique_ptr<drivers::Driver> driver, drivers::PhysMap<> ram, GuestOptions options)
     : driver_(std::move(driver)),
       options_(std::move(options)),
       live_(driver_->live()),
+      ram_(std::move(ram)),
       memory_(std::make_unique<DriverMemory>(*driver_)),
       tlb_(options_.translation_cache_entries),
       freshness_(live_) {
@@ -102,7 +103,8 @@ Guest::~Guest() = default;
 Result<std::unique_ptr<Guest>> Guest::Open(std::unique_ptr<drivers::Driver> driver,
                                            GuestOptions options) {
   if (!driver) return InvalidArgumentError("no driver");
-  return std::unique_ptr<Guest>(new Guest(std::move(driver), std::move(options)));
+  VMEMFS_ASSIGN_OR_RETURN(auto ram, drivers::PhysMap<>::FromRanges(driver->ranges()));
+  return std::unique_ptr<Guest>(new Guest(std::move(driver), std::move(ram), std::move(options)));
 }
 
 // --- The source ---
@@ -116,7 +118,7 @@ std::optional<std::string> Guest::CarriedVmcoreInfo() const { return driver_->Vm
 std::vector<Fact> Guest::Describe() {
   std::vector<Fact> facts;
   facts.push_back({"driver", std::string(driver_->kind()), ""});
-  for (auto& [key, value] : driver_->Describe()) facts.push_back({key, value, ""});
+  for (Fact& fact : driver_->Describe()) facts.push_back(std::move(fact));
   facts.push_back({"live", live_ ? "yes" : "no", ""});
   if (auto state = State()) facts.push_back({"state", std::string(drivers::RunStateName(*state)), ""});
   facts.push_back({"writable", writable() ? "yes" : "no", ""});
@@ -144,15 +146,6 @@ std::vector<Fact> Guest::Describe() {
 
 // --- Physical memory ---
 
-const drivers::PhysRange* Guest::RangeOf(uint64_t pa) const {
-  auto r = ranges();
-  auto it = std::upper_bound(r.begin(), r.end(), pa,
-                             [](uint64_t a, const drivers::PhysRange& x) { return a < x.start; });
-  if (it == r.begin()) return nullptr;
-  --it;
-  return pa < it->end ? &*it : nullptr;
-}
-
 Status Guest::WritePhys(uint64_t pa, std::span<const std::byte> in) {
   VMEMFS_TRY(driver_->WritePhys(pa, in));
   // A write may have changed a page table.
@@ -171,9 +164,9 @@ Result<std::vector<Hole>> Guest::ZReadPhys(uint64_t pa, std::span<std::byte> out
       AddHole(holes, done, left);
       break;
     }
-    const drivers::PhysRange* range = RangeOf(addr);
+    const drivers::PhysRun<>* range = ram_.FindAtOrAfter(addr);
     uint64_t n;
-    if (range) {
+    if (range && range->contains(addr)) {
       n = std::min(left, range->end - addr);
       Status s = driver_->ReadPhys(addr, out.subspan(done, n));
       if (!s.ok() && !IsFault(s)) return s;
@@ -183,10 +176,7 @@ Result<std::vector<Hole>> Guest::ZReadPhys(uint64_t pa, std::span<std::byte> out
       }
     } else {
       // Up to the next range, or to the end.
-      auto r = ranges();
-      auto next = std::find_if(r.begin(), r.end(),
-                               [&](const drivers::PhysRange& x) { return x.start > addr; });
-      n = next == r.end() ? left : std::min(left, next->start - addr);
+      n = range == nullptr ? left : std::min(left, range->start - addr);
       std::memset(out.data() + done, 0, n);
       AddHole(holes, done, n);
     }
@@ -238,7 +228,7 @@ Result<Mapping> Guest::Translate(const AddressSpace& space, uint64_t va) {
 Result<Guest::RamRun> Guest::TranslateToRam(const AddressSpace& space, uint64_t va) {
   VMEMFS_ASSIGN_OR_RETURN(Mapping m, Translate(space, va));
   uint64_t pa = m.pa + (va - m.va);
-  const drivers::PhysRange* range = RangeOf(pa);
+  const drivers::PhysRun<>* range = RangeOf(pa);
   if (!range) return FaultError(va, "virtual address maps outside RAM");
   return RamRun{pa, std::min(m.size - (va - m.va), range->end - pa)};
 }

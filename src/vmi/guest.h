@@ -30,6 +30,7 @@
 #include "base/fact.h"
 #include "base/status.h"
 #include "drivers/driver.h"
+#include "drivers/phys_map.h"
 #include "vmi/freshness.h"
 #include "vmi/os.h"
 #include "vmi/paging.h"
@@ -127,9 +128,9 @@ class Guest {
   Result<std::vector<Hole>> ZReadPhys(uint64_t pa, std::span<std::byte> out);
   // Highest RAM address + 1.
   uint64_t memory_size() const { return driver_->end_address(); }
-  std::span<const drivers::PhysRange> ranges() const { return driver_->ranges(); }
+  std::span<const drivers::PhysRange> ranges() const { return ram_.ranges(); }
   // The RAM range holding `pa`, or nullptr.
-  const drivers::PhysRange* RangeOf(uint64_t pa) const;
+  const drivers::PhysRun<>* RangeOf(uint64_t pa) const { return ram_.Find(pa); }
   // Guest-physical memory as the page-table walker reads it (zero copy where the source maps
   // it), for walks through tables no address space names yet.
   PhysicalMemory& physical() { return *memory_; }
@@ -188,7 +189,7 @@ class Guest {
 
  private:
   class DriverMemory;  // PhysicalMemory over the driver
-  Guest(std::unique_ptr<drivers::Driver> driver, GuestOptions options);
+  Guest(std::unique_ptr<drivers::Driver> driver, drivers::PhysMap<> ram, GuestOptions options);
   bool caching() const { return !live_ || paused_.load(std::memory_order_relaxed); }
   // The RAM bytes `va` maps to: the physical address and how many bytes from there are both
   // in va's page and in one RAM range. kFault if va is unmapped or maps outside RAM.
@@ -205,6 +206,7 @@ class Guest {
   const std::unique_ptr<drivers::Driver> driver_;
   const GuestOptions options_;
   const bool live_;
+  const drivers::PhysMap<> ram_;  // the driver's RAM ranges
   // The largest RAM range that the driver maps whole, at guest-physical direct_start_.
   std::span<const std::byte> direct_;
   uint64_t direct_start_ = 0;

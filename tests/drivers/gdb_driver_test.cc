@@ -245,21 +245,40 @@ TEST(GdbDriverTest, NoPhysicalModeIsUnsupported) {
   EXPECT_NE(d.error().message().find("PhyMemMode"), std::string::npos);
 }
 
+// The layout comes from qemu_layout's mtree parser, as for the qemu driver: RAM and ROM of the
+// system address space (a PAM window's read-only view of RAM, the BIOS), adjacent pieces
+// merged; I/O is left out.
 TEST(GdbDriverTest, RamIsProbedThroughTheMonitor) {
   const std::string mtree =
       "FlatView #0\n AS \"memory\", root: system\n Root memory region: system\n"
       "  0000000000000000-000000000000bfff (prio 0, ram): ram\n"
       "  000000000000c000-000000000000cfff (prio 0, rom): ram @000000000000c000\n"
       "  000000000000d000-000000000000ffff (prio 0, ram): ram @000000000000d000\n"
+      "  00000000b0000000-00000000bfffffff (prio 0, i/o): pcie-mmcfg-mmio\n"
       "  00000000fffc0000-00000000ffffffff (prio 0, rom): pc.bios\n";
   QemuLikeStub fake(true, mtree);
   auto d = OpenGdbRemote(fake.Client(), std::nullopt, {});
   ASSERT_TRUE(d) << d.error().ToString();
-  ASSERT_EQ((*d)->ranges().size(), 1u);
-  EXPECT_EQ((*d)->ranges()[0], (PhysRange{0, 0x10000}));
+  EXPECT_EQ(std::vector<PhysRange>((*d)->ranges().begin(), (*d)->ranges().end()),
+            (std::vector<PhysRange>{{0, 0x10000}, {0xfffc0000, 0x100000000}}));
   bool probed = false;
-  for (const auto& [k, v] : (*d)->Describe()) probed |= k == "ram-size" && v.find("probed") == 0;
+  for (const Fact& f : (*d)->Describe()) {
+    probed |= f.key == "ram-size" && f.value == "327680" && f.how.find("info mtree") == 0;
+  }
   EXPECT_TRUE(probed);
+}
+
+TEST(GdbDriverTest, GarbledMonitorLayoutAsksForTheSize) {
+  const std::string mtree =
+      "FlatView #0\n AS \"memory\", root: system\n Root memory region: system\n"
+      "  0000000000000000-000000000000bfff (prio 0, ram): ram\n"
+      "  0000000000008000-000000000000ffff (prio 0, ram): overlaps\n";
+  QemuLikeStub fake(true, mtree);
+  auto d = OpenGdbRemote(fake.Client(), std::nullopt, {});
+  ASSERT_FALSE(d);
+  EXPECT_EQ(d.error().code(), ErrorCode::kUnsupported);
+  EXPECT_NE(d.error().message().find("overlapping"), std::string::npos) << d.error().ToString();
+  EXPECT_NE(d.error().message().find("?ram="), std::string::npos);
 }
 
 TEST(GdbDriverTest, NoMonitorAndNoSizeFails) {

@@ -154,13 +154,15 @@ class GdbGuestTest : public ::testing::TestWithParam<std::string> {
 };
 
 TEST_P(GdbGuestTest, ProbedRangesMatchTheRamFile) {
+  // All RAM from 0 in one range (no VGA hole: the guests have no VGA), then the BIOS ROM.
   ASSERT_FALSE(driver_->ranges().empty());
-  EXPECT_EQ(driver_->ranges().front().start, 0u);
-  EXPECT_EQ(driver_->end_address(), ram_size_);
+  EXPECT_EQ(driver_->ranges().front(), (PhysRange{0, ram_size_}));
+  EXPECT_EQ(driver_->end_address(), uint64_t{1} << 32);
   EXPECT_EQ(driver_->vcpu_count(), 2u);
   EXPECT_EQ(driver_->State(), RunState::kRunning);
-  for (const auto& [k, v] : driver_->Describe())
-    std::printf("  info %s: %s\n", k.c_str(), v.c_str());
+  for (const Fact& f : driver_->Describe()) {
+    std::printf("  info %s: %s (%s)\n", f.key.c_str(), f.value.c_str(), f.how.c_str());
+  }
 }
 
 TEST_P(GdbGuestTest, PhysicalBytesEqualTheRamFileWhilePaused) {

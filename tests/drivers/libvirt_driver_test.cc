@@ -26,11 +26,15 @@ using testing::kSharedDomain;
 using testing::Trim;
 using testing::Virsh;
 
-std::string InfoValue(const Driver& driver, const std::string& key) {
-  for (const InfoLine& line : driver.Describe()) {
-    if (line.first == key) return line.second;
+Fact InfoFact(const Driver& driver, const std::string& key) {
+  for (const Fact& fact : driver.Describe()) {
+    if (fact.key == key) return fact;
   }
-  return "";
+  return {};
+}
+
+std::string InfoValue(const Driver& driver, const std::string& key) {
+  return InfoFact(driver, key).value;
 }
 
 // Bytes of guest RAM as QEMU itself saves them (HMP pmemsave, independent of the driver).
@@ -81,7 +85,9 @@ TEST_F(LibvirtDriverTest, DescribesTheDomainAndFindsItsProcess) {
   const std::string pid =
       Trim(testing::Run(std::string("cat /run/libvirt/qemu/") + kSharedDomain + ".pid"));
   EXPECT_EQ(InfoValue(*driver, "pid"), pid);
+  EXPECT_NE(InfoFact(*driver, "pid").how.find("command line naming the domain"), std::string::npos);
   EXPECT_EQ(InfoValue(*driver, "access").find("virDomainMemoryPeek"), std::string::npos);
+  EXPECT_NE(InfoFact(*driver, "access").how.find("on this host"), std::string::npos);
   EXPECT_EQ(driver->vcpu_count(), 2u);
   // 256 MiB of RAM in all (q35: below 4 GiB, minus nothing the guest can read as RAM).
   uint64_t ram = 0;
@@ -119,8 +125,9 @@ TEST_F(LibvirtDriverTest, MeasureReadSpeed) {
     }
     const double s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::printf("libvirt %s (%s): %.1f MB/s\n", params.empty() ? "auto" : "peek",
-                InfoValue(*driver, "access").c_str(), total / s / 1e6);
+    std::printf("libvirt %s (%s; %s): %.1f MB/s\n", params.empty() ? "auto" : "peek",
+                InfoValue(*driver, "access").c_str(), InfoFact(*driver, "access").how.c_str(),
+                total / s / 1e6);
   }
 }
 

@@ -118,8 +118,8 @@ TEST_F(SnapshotDriverTest, RegistersVmcoreInfoAndDescribe) {
   EXPECT_EQ(d->VmcoreInfo(), "OSRELEASE=6.1.0\nPAGESIZE=4096\n");
   auto info = d->Describe();
   ASSERT_EQ(info.size(), 3u);
-  EXPECT_EQ(info[0], (InfoLine{"format", "elf64"}));
-  EXPECT_EQ(info[2], (InfoLine{"segments", "3"}));
+  EXPECT_EQ(info[0], (Fact{"format", "elf64", "ELF magic"}));
+  EXPECT_EQ(info[2], (Fact{"segments", "3"}));
 }
 
 TEST_F(SnapshotDriverTest, WritesOnlyWhenWritable) {
@@ -156,7 +156,7 @@ TEST_F(SnapshotDriverTest, LimeAndRaw) {
   ASSERT_EQ(raw->ranges().size(), 1u);
   EXPECT_EQ(raw->ranges()[0], (PhysRange{0, 0x3000}));
   EXPECT_EQ(Read(*raw, 0x2ffc, 4), Slice(Pattern(0x3000, 9), 0x2ffc, 4));
-  EXPECT_EQ(raw->Describe()[0].second, "raw");
+  EXPECT_EQ(raw->Describe()[0].value, "raw");
 }
 
 TEST_F(SnapshotDriverTest, OpenErrorsNameThePath) {

@@ -14,13 +14,15 @@
 #include <fstream>
 #include <thread>
 
-#include "fake_driver.h"
 #include "fs/vm_directory.h"
+#include "testing/faulty_driver.h"
+#include "testing/memory_driver.h"
 
 namespace vmemfs::fs {
 namespace {
 
-using testing::FakeDriver;
+using testing::FaultyDriver;
+using testing::MemoryDriver;
 
 bool IsMounted(const std::string& path) {
   std::ifstream mounts("/proc/self/mounts");
@@ -36,8 +38,10 @@ class FuseServerTest : public ::testing::Test {
   void SetUp() override {
     char tmpl[] = "/tmp/vmemfs-fs-test-XXXXXX";
     mnt_ = mkdtemp(tmpl);
-    auto driver = std::make_unique<FakeDriver>(
-        std::vector<drivers::PhysRange>{{0, 0x10000}, {0x20000, 0x30000}});
+    auto memory = std::make_unique<MemoryDriver>(
+        MemoryDriver::Options{.ranges = {{0, 0x10000}, {0x20000, 0x30000}}});
+    memory->FillPattern();
+    auto driver = std::make_unique<FaultyDriver>(std::move(memory));
     fake_ = driver.get();
     guest_ = std::move(*vmi::Guest::Open(std::move(driver)));
     ASSERT_TRUE(AddVmDirectory(tree_, *guest_, {"vm", "fake:"}).ok());
@@ -60,7 +64,7 @@ class FuseServerTest : public ::testing::Test {
   std::string path(const char* rel) const { return mnt_ + "/" + rel; }
 
   std::string mnt_;
-  FakeDriver* fake_ = nullptr;
+  FaultyDriver* fake_ = nullptr;
   std::unique_ptr<vmi::Guest> guest_;
   Tree tree_;
   std::thread server_;
@@ -79,7 +83,7 @@ TEST_F(FuseServerTest, ReadsGapsAndErrorsAsSyscallsSeeThem) {
   for (size_t i = 0; i < buf.size(); ++i) {
     uint64_t a = 0x8000 + i;
     bool ram = a < 0x10000 || a >= 0x20000;
-    ASSERT_EQ(buf[i], ram ? FakeDriver::ByteAt(a) : std::byte{0}) << a;
+    ASSERT_EQ(buf[i], ram ? MemoryDriver::Pattern(a) : std::byte{0}) << a;
   }
   EXPECT_EQ(lseek(fd, 0x10000, SEEK_DATA), 0x20000);
   EXPECT_EQ(lseek(fd, 0x100, SEEK_HOLE), 0x10000);
@@ -87,7 +91,7 @@ TEST_F(FuseServerTest, ReadsGapsAndErrorsAsSyscallsSeeThem) {
 }
 
 TEST_F(FuseServerTest, AFailingBackendGivesEio) {
-  fake_->FailReads(0x24000, 0x24001);
+  fake_->FailReads({0x24000, 0x24001}, OsError("fake read", EIO));
   // A fresh open with direct reads of exactly the failing page: the kernel cache cannot help.
   int fd = open(path("vm/pmem").c_str(), O_RDONLY);
   ASSERT_GE(fd, 0);

@@ -3,12 +3,16 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include "fake_driver.h"
+#include <cerrno>
+
+#include "testing/faulty_driver.h"
+#include "testing/memory_driver.h"
 
 namespace vmemfs::fs {
 namespace {
 
-using testing::FakeDriver;
+using testing::FaultyDriver;
+using testing::MemoryDriver;
 
 // Flattens a plan into bytes (file pieces do not occur with the fake driver).
 std::vector<std::byte> Bytes(const ReadPlan& plan) {
@@ -28,14 +32,16 @@ std::vector<std::byte> Bytes(const ReadPlan& plan) {
 class PhysicalMemoryFileTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto driver = std::make_unique<FakeDriver>(
-        std::vector<drivers::PhysRange>{{0, 0x3000}, {0x5000, 0x8000}});
+    auto memory = std::make_unique<MemoryDriver>(
+        MemoryDriver::Options{.ranges = {{0, 0x3000}, {0x5000, 0x8000}}});
+    memory->FillPattern();
+    auto driver = std::make_unique<FaultyDriver>(std::move(memory));
     fake_ = driver.get();
     guest_ = std::move(*vmi::Guest::Open(std::move(driver)));
     file_ = MakePhysicalMemoryFile(*guest_);
     handle_ = std::move(*file_->Open());
   }
-  FakeDriver* fake_;
+  FaultyDriver* fake_;
   std::unique_ptr<vmi::Guest> guest_;
   std::unique_ptr<File> file_;
   std::unique_ptr<Handle> handle_;
@@ -51,7 +57,7 @@ TEST_F(PhysicalMemoryFileTest, GapsReadAsZerosBetweenRam) {
   for (uint64_t i = 0; i < bytes.size(); ++i) {
     uint64_t a = 0x2ff0 + i;
     bool ram = a < 0x3000 || a >= 0x5000;
-    ASSERT_EQ(bytes[i], ram ? FakeDriver::ByteAt(a) : std::byte{0}) << std::hex << a;
+    ASSERT_EQ(bytes[i], ram ? MemoryDriver::Pattern(a) : std::byte{0}) << std::hex << a;
   }
 }
 
@@ -65,7 +71,7 @@ TEST_F(PhysicalMemoryFileTest, ReadsStopAtTheEndOfTheFile) {
 }
 
 TEST_F(PhysicalMemoryFileTest, AnIoErrorAtTheFirstByteIsAnError) {
-  fake_->FailReads(0x1000, 0x1001);
+  fake_->FailReads({0x1000, 0x1001}, OsError("fake read", EIO));
   ReadPlan plan;
   Status s = handle_->Read(0x1000, 16, plan);
   EXPECT_EQ(s.code(), ErrorCode::kOs);
@@ -74,7 +80,7 @@ TEST_F(PhysicalMemoryFileTest, AnIoErrorAtTheFirstByteIsAnError) {
 
 TEST_F(PhysicalMemoryFileTest, AnIoErrorLaterShortensTheRead) {
   // The failing byte is in the second RAM range; the first range and the gap are served.
-  fake_->FailReads(0x5000, 0x5001);
+  fake_->FailReads({0x5000, 0x5001}, OsError("fake read", EIO));
   ReadPlan plan;
   ASSERT_TRUE(handle_->Read(0x2000, 0x4000, plan).ok());
   EXPECT_EQ(plan.total(), 0x3000u);  // [0x2000, 0x5000)

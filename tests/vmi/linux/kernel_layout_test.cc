@@ -1,4 +1,3 @@
-#include "vmi/linux/guest_root.h"
 #include "vmi/linux/kernel_layout.h"
 #include "vmi/linux/kernel_memory.h"
 
@@ -13,38 +12,23 @@
 
 #include "base/checked.h"
 #include "drivers/snapshot_driver.h"
+#include "testing/memory_driver.h"
 #include "vmi/guest.h"
+#include "vmi/linux/guest_root.h"
 #include "vmi/linux/vmcoreinfo.h"
 #include "vmi/linux/vmcoreinfo_scan.h"
 
 namespace vmemfs::vmi::linux_os {
 namespace {
 
-// RAM from physical 0 with hand-built page tables.
-class TableDriver : public drivers::Driver {
- public:
-  explicit TableDriver(size_t size) : bytes_(size), range_{0, size} {}
-  std::string_view kind() const override { return "fake"; }
-  std::span<const drivers::PhysRange> ranges() const override { return {&range_, 1}; }
-  Status ReadPhys(uint64_t pa, std::span<std::byte> out) override {
-    if (!RangeWithin(pa, out.size(), bytes_.size())) return FaultError(pa);
-    std::memcpy(out.data(), bytes_.data() + pa, out.size());
-    return Status();
-  }
-  std::vector<drivers::InfoLine> Describe() const override { return {}; }
-  void Put64(uint64_t pa, uint64_t v) { std::memcpy(bytes_.data() + pa, &v, 8); }
-
- private:
-  std::vector<std::byte> bytes_;
-  drivers::PhysRange range_;
-};
+using ::vmemfs::testing::MemoryDriver;
 
 constexpr uint64_t kPresentWritable = 0x3;
 constexpr uint64_t kLarge = 0x80;
 
 // Maps the 2 MiB page at `va` to `pa` with `levels` levels of tables, the root at `root` and
 // the lower tables in the pages right after it.
-void Map2M(TableDriver& d, int levels, uint64_t root, uint64_t va, uint64_t pa) {
+void Map2M(MemoryDriver& d, int levels, uint64_t root, uint64_t va, uint64_t pa) {
   uint64_t table = root;
   for (int level = levels; level > 1; --level) {
     int shift = 12 + 9 * (level - 1);
@@ -78,7 +62,7 @@ struct FakeKernel {
 };
 
 FakeKernel Make(int table_levels, bool note_l5, int64_t phys_base, uint64_t map_to_delta = 0) {
-  auto d = std::make_unique<TableDriver>(64 << 20);
+  auto d = std::make_unique<MemoryDriver>(64 << 20);  // RAM from 0, page tables by hand
   uint64_t root = kPgt - kStartKernelMap + static_cast<uint64_t>(phys_base);
   uint64_t stext_pa = kStext - kStartKernelMap + static_cast<uint64_t>(phys_base);
   Map2M(*d, table_levels, root, kStext, stext_pa + map_to_delta);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "drivers/driver.h"
+#include "testing/memory_driver.h"
 #include "vmi/guest.h"
 #include "vmi/linux/kernel_memory.h"
 
@@ -20,8 +21,8 @@ class SyntheticKernelMemory {
   static constexpr uint64_t kBase = 0xffff888000000000ull;  // page_offset_base without KASLR
 
   explicit SyntheticKernelMemory(size_t ram_bytes = 4u << 20) {
-    auto driver = std::make_unique<RamDriver>(ram_bytes);
-    ram_ = &driver->ram;
+    auto driver = std::make_unique<MemoryDriver>(ram_bytes);
+    ram_ = driver.get();
     Put64Phys(0x1000 + 8 * ((kBase >> 39) & 511), 0x2000 | 0x3);  // PML4 -> PDPT, P|RW
     Put64Phys(0x2000, 0x0 | 0x83);                                // 1 GiB page at 0, PS
     guest_ = std::move(*vmi::Guest::Open(std::move(driver)));
@@ -30,14 +31,14 @@ class SyntheticKernelMemory {
   }
 
   vmi::linux_os::KernelMemory& mem() { return *mem_; }
-  uint64_t ram_end() const { return kBase + ram_->size(); }
+  uint64_t ram_end() const { return kBase + ram_->end_address(); }
 
   // A zeroed block of kernel memory (bump allocation from 64 KiB up).
   uint64_t Alloc(size_t size, size_t align = 8) {
     next_ = (next_ + align - 1) / align * align;
     uint64_t pa = next_;
     next_ += size;
-    if (next_ > ram_->size()) std::abort();
+    if (next_ > ram_->end_address()) std::abort();
     return kBase + pa;
   }
   void Put64(uint64_t va, uint64_t v) { Put(va, &v, 8); }
@@ -52,28 +53,13 @@ class SyntheticKernelMemory {
   }
 
  private:
-  struct RamDriver : drivers::Driver {
-    explicit RamDriver(size_t n) : ram(n), range{{0, n}} {}
-    std::string_view kind() const override { return "synthetic"; }
-    std::span<const drivers::PhysRange> ranges() const override { return range; }
-    Status ReadPhys(uint64_t pa, std::span<std::byte> out) override {
-      if (pa > ram.size() || out.size() > ram.size() - pa) return FaultError(pa);
-      std::memcpy(out.data(), ram.data() + pa, out.size());
-      return Status();
-    }
-    std::vector<drivers::InfoLine> Describe() const override { return {}; }
-    std::vector<std::byte> ram;
-    std::vector<drivers::PhysRange> range;
-  };
-
-  void Put64Phys(uint64_t pa, uint64_t v) { std::memcpy(ram_->data() + pa, &v, 8); }
+  void Put64Phys(uint64_t pa, uint64_t v) { ram_->Put64(pa, v); }
   void Put(uint64_t va, const void* p, size_t n) {
-    uint64_t pa = va - kBase;
-    if (va < kBase || pa > ram_->size() || n > ram_->size() - pa) std::abort();
-    std::memcpy(ram_->data() + pa, p, n);
+    if (va < kBase) std::abort();
+    ram_->Put(va - kBase, p, n);  // aborts outside RAM
   }
 
-  std::vector<std::byte>* ram_;
+  MemoryDriver* ram_;
   std::unique_ptr<vmi::Guest> guest_;
   std::unique_ptr<vmi::linux_os::KernelMemory> mem_;
   uint64_t next_ = 0x10000;

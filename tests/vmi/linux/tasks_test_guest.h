@@ -11,9 +11,10 @@
 #include <string>
 #include <vector>
 
-#include "vmi/linux/guest_root.h"
 #include "drivers/snapshot_driver.h"
+#include "testing/memory_driver.h"
 #include "vmi/guest.h"
+#include "vmi/linux/guest_root.h"
 #include "vmi/linux/kernel_memory.h"
 #include "vmi/linux/linux_os.h"
 #include "vmi/os_registry.h"
@@ -21,25 +22,6 @@
 #include "vmi/linux/task_layout.h"
 
 namespace vmemfs::vmi::linux_os::testing {
-
-// RAM [0, size) in a vector.
-class VectorDriver : public drivers::Driver {
- public:
-  explicit VectorDriver(size_t size) : ram_(size), ranges_{{0, size}} {}
-  std::vector<std::byte>& ram() { return ram_; }
-  std::string_view kind() const override { return "vector"; }
-  std::span<const drivers::PhysRange> ranges() const override { return ranges_; }
-  Status ReadPhys(uint64_t pa, std::span<std::byte> out) override {
-    if (pa >= ram_.size() || out.size() > ram_.size() - pa) return FaultError(pa);
-    std::memcpy(out.data(), ram_.data() + pa, out.size());
-    return Status();
-  }
-  std::vector<drivers::InfoLine> Describe() const override { return {}; }
-
- private:
-  std::vector<std::byte> ram_;
-  std::vector<drivers::PhysRange> ranges_;
-};
 
 // 8 MiB of RAM. Kernel VA kDirectMap + x and user VA x both map PA x (2 MiB pages); the page
 // tables are at PA 0x1000..0x5fff, so a test puts its objects at PA >= 0x10000.
@@ -50,7 +32,7 @@ class SyntheticKernel {
   static constexpr uint64_t kPml4 = 0x1000;
 
   SyntheticKernel() {
-    auto driver = std::make_unique<VectorDriver>(kRam);
+    auto driver = std::make_unique<::vmemfs::testing::MemoryDriver>(kRam);
     driver_ = driver.get();
     Put64(kPml4 + 273 * 8, 0x2000 | 3);  // kernel half: PML4[273] -> PDPT 0x2000
     Put64(0x2000, 0x3000 | 3);
@@ -68,7 +50,7 @@ class SyntheticKernel {
   KernelMemory& mem() { return *mem_; }
   Guest& guest() { return *guest_; }
 
-  void Put(uint64_t pa, const void* data, size_t n) { std::memcpy(&driver_->ram()[pa], data, n); }
+  void Put(uint64_t pa, const void* data, size_t n) { driver_->Put(pa, data, n); }
   void Put64(uint64_t pa, uint64_t v) { Put(pa, &v, 8); }
   void Put32(uint64_t pa, uint32_t v) { Put(pa, &v, 4); }
   // Writes by kernel VA.
@@ -83,7 +65,7 @@ class SyntheticKernel {
   }
 
  private:
-  VectorDriver* driver_;
+  ::vmemfs::testing::MemoryDriver* driver_;
   std::unique_ptr<Guest> guest_;
   std::unique_ptr<KernelMemory> mem_;
 };

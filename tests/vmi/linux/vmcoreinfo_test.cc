@@ -1,4 +1,3 @@
-#include "vmi/linux/guest_root.h"
 #include "vmi/linux/vmcoreinfo.h"
 
 #include <gtest/gtest.h>
@@ -15,7 +14,9 @@
 
 #include "base/checked.h"
 #include "drivers/snapshot_driver.h"
+#include "testing/memory_driver.h"
 #include "vmi/guest.h"
+#include "vmi/linux/guest_root.h"
 #include "vmi/linux/vmcoreinfo_scan.h"
 
 namespace vmemfs::vmi::linux_os {
@@ -127,44 +128,27 @@ TEST(VmcoreInfoTest, EnforcesSizeAndLineLimits) {
 
 // --- The RAM scan over a fake driver ---
 
-class FakeDriver : public drivers::Driver {
- public:
-  FakeDriver(size_t size, bool mapped, size_t piece = 0)
-      : bytes_(size), range_{0, size}, mapped_(mapped), piece_(piece) {}
-  std::string_view kind() const override { return "fake"; }
-  std::span<const drivers::PhysRange> ranges() const override { return {&range_, 1}; }
-  Status ReadPhys(uint64_t pa, std::span<std::byte> out) override {
-    if (!RangeWithin(pa, out.size(), bytes_.size())) return FaultError(pa);
-    std::memcpy(out.data(), bytes_.data() + pa, out.size());
-    return Status();
-  }
-  // Zero copy in pieces of piece_ bytes, so names can straddle two pieces.
-  std::span<const std::byte> Mapped(uint64_t pa) const override {
-    if (!mapped_ || pa >= bytes_.size()) return {};
-    size_t end =
-        piece_ ? std::min<size_t>(bytes_.size(), (pa / piece_ + 1) * piece_) : bytes_.size();
-    return std::span(bytes_).subspan(pa, end - pa);
-  }
-  std::vector<drivers::InfoLine> Describe() const override { return {}; }
-  std::optional<std::string> VmcoreInfo() const override { return carried_; }
+using ::vmemfs::testing::MemoryDriver;
 
-  void Put(uint64_t pa, const void* data, size_t n) { std::memcpy(bytes_.data() + pa, data, n); }
-  void PutNote(uint64_t pa, const std::string& text, uint32_t namesz = 11, uint32_t type = 0) {
-    uint32_t header[3] = {namesz, static_cast<uint32_t>(text.size()), type};
-    Put(pa, header, 12);
-    Put(pa + 12, "VMCOREINFO\0\0", 12);
-    Put(pa + 24, text.data(), text.size());
-  }
-  std::optional<std::string> carried_;
+// RAM [0, size), zero copy in pieces of `piece` bytes when `mapped` (so names can straddle two
+// pieces), carrying `carried` as the source's own VMCOREINFO note.
+std::unique_ptr<MemoryDriver> MakeDriver(size_t size, bool mapped, size_t piece = 0,
+                                         std::optional<std::string> carried = std::nullopt) {
+  return std::make_unique<MemoryDriver>(MemoryDriver::Options{.ranges = {{0, size}},
+                                                              .mapped = mapped,
+                                                              .map_piece = piece,
+                                                              .vmcoreinfo = std::move(carried)});
+}
 
- private:
-  std::vector<std::byte> bytes_;
-  drivers::PhysRange range_;
-  bool mapped_;
-  size_t piece_;
-};
+void PutNote(MemoryDriver& d, uint64_t pa, const std::string& text, uint32_t namesz = 11,
+             uint32_t type = 0) {
+  uint32_t header[3] = {namesz, static_cast<uint32_t>(text.size()), type};
+  d.Put(pa, header, 12);
+  d.Put(pa + 12, "VMCOREINFO\0\0", 12);
+  d.Put(pa + 24, text.data(), text.size());
+}
 
-std::unique_ptr<Guest> MakeGuest(std::unique_ptr<FakeDriver> d) {
+std::unique_ptr<Guest> MakeGuest(std::unique_ptr<MemoryDriver> d) {
   auto g = Guest::Open(std::move(d));
   EXPECT_TRUE(g.has_value());
   return std::move(*g);
@@ -174,13 +158,13 @@ const std::string kNoteText = "OSRELEASE=6.1.0-test\nPAGESIZE=4096\nKERNELOFFSET
 
 TEST(VmcoreInfoScanTest, FindsTheNoteAndSkipsLookAlikes) {
   for (bool mapped : {true, false}) {
-    auto d = std::make_unique<FakeDriver>(4 << 20, mapped);
+    auto d = MakeDriver(4 << 20, mapped);
     // The kernel image's format strings right after the name.
     d->Put(0x1000, "VMCOREINFO\0OSRELEASE=%s\n\0PAGESIZE=%ld\n", 38);
     // A header with a wrong type, and one with an unparsable text.
-    d->PutNote(0x2000, kNoteText, 11, 1);
-    d->PutNote(0x3000, "OSRELEASE=6.1\nKERNELOFFSET=\n");
-    d->PutNote(0x2ff000, kNoteText);
+    PutNote(*d, 0x2000, kNoteText, 11, 1);
+    PutNote(*d, 0x3000, "OSRELEASE=6.1\nKERNELOFFSET=\n");
+    PutNote(*d, 0x2ff000, kNoteText);
     auto g = MakeGuest(std::move(d));
     auto loc = LocateVmcoreInfo(*g);
     ASSERT_TRUE(loc.has_value()) << loc.error().ToString();
@@ -195,11 +179,11 @@ TEST(VmcoreInfoScanTest, FindsANameAcrossPieceAndChunkBoundaries) {
   for (uint64_t boundary : {uint64_t{1} << 20, uint64_t{64} << 10}) {
     for (uint64_t shift : {1, 5, 10}) {
       for (bool mapped : {true, false}) {
-        auto d = std::make_unique<FakeDriver>(2 << 20, mapped, 64 << 10);
+        auto d = MakeDriver(2 << 20, mapped, 64 << 10);
         uint64_t name_pa = boundary - shift;
         uint64_t note = name_pa - 12;
         if (note % 4 != 0) continue;  // notes are 4-aligned
-        d->PutNote(note, kNoteText);
+        PutNote(*d, note, kNoteText);
         auto g = MakeGuest(std::move(d));
         auto loc = LocateVmcoreInfo(*g);
         ASSERT_TRUE(loc.has_value()) << boundary << " " << shift << " " << mapped;
@@ -210,15 +194,15 @@ TEST(VmcoreInfoScanTest, FindsANameAcrossPieceAndChunkBoundaries) {
 }
 
 TEST(VmcoreInfoScanTest, MisalignedHeaderIsNotANote) {
-  auto d = std::make_unique<FakeDriver>(1 << 20, true);
-  d->PutNote(0x1002, kNoteText);
+  auto d = MakeDriver(1 << 20, true);
+  PutNote(*d, 0x1002, kNoteText);
   auto g = MakeGuest(std::move(d));
   EXPECT_EQ(LocateVmcoreInfo(*g).error().code(), ErrorCode::kNotFound);
 }
 
 TEST(VmcoreInfoScanTest, HugeDescSizeIsRejected) {
-  auto d = std::make_unique<FakeDriver>(1 << 20, true);
-  d->PutNote(0x1000, kNoteText);
+  auto d = MakeDriver(1 << 20, true);
+  PutNote(*d, 0x1000, kNoteText);
   uint32_t huge = 0xfffffff0;
   d->Put(0x1004, &huge, 4);
   auto g = MakeGuest(std::move(d));
@@ -226,10 +210,10 @@ TEST(VmcoreInfoScanTest, HugeDescSizeIsRejected) {
 }
 
 TEST(VmcoreInfoScanTest, PrefersTheSelfConsistentCopy) {
-  auto d = std::make_unique<FakeDriver>(1 << 20, true);
+  auto d = MakeDriver(1 << 20, true);
   // A stale note first: _stext - KERNELOFFSET is not the default link address.
-  d->PutNote(0x1000, "OSRELEASE=old\nSYMBOL(_stext)=ffffffff81000000\nKERNELOFFSET=200000\n");
-  d->PutNote(0x8000, "OSRELEASE=new\nSYMBOL(_stext)=ffffffff81200000\nKERNELOFFSET=200000\n");
+  PutNote(*d, 0x1000, "OSRELEASE=old\nSYMBOL(_stext)=ffffffff81000000\nKERNELOFFSET=200000\n");
+  PutNote(*d, 0x8000, "OSRELEASE=new\nSYMBOL(_stext)=ffffffff81200000\nKERNELOFFSET=200000\n");
   auto g = MakeGuest(std::move(d));
   auto loc = LocateVmcoreInfo(*g);
   ASSERT_TRUE(loc.has_value());
@@ -238,7 +222,7 @@ TEST(VmcoreInfoScanTest, PrefersTheSelfConsistentCopy) {
 }
 
 TEST(VmcoreInfoScanTest, NothingFound) {
-  auto g = MakeGuest(std::make_unique<FakeDriver>(1 << 20, false));
+  auto g = MakeGuest(MakeDriver(1 << 20, false));
   EXPECT_EQ(LocateVmcoreInfo(*g).error().code(), ErrorCode::kNotFound);
 }
 
