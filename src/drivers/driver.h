@@ -78,6 +78,15 @@ class Driver {
 
   virtual Status Pause();   // default: kUnsupported
   virtual Status Resume();  // default: kUnsupported
+
+  // Reads that belong together (a kernel search, a task walk) come between BeginBatch and
+  // EndBatch. A driver whose every read stops the VM (the GDB stub) keeps it stopped for the
+  // whole batch instead of stopping it for each read; the others need not care. Batches nest
+  // and may come from several threads; a Pause or Resume meanwhile has the last word.
+  // BeginBatch returns true when the VM cannot run until the matching EndBatch (what a walk
+  // reads then may be cached for that long). Default: nothing, false.
+  virtual bool BeginBatch() { return false; }
+  virtual void EndBatch() {}
   // A live VM's state; nullopt for sources that do not run (snapshots). A VM that went away
   // (destroyed, connection lost) is kGone, and from then on reads fail with kUnavailable.
   virtual std::optional<RunState> State() { return std::nullopt; }

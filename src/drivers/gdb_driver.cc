@@ -243,14 +243,34 @@ class GdbDriver final : public Driver {
 
   Status Pause() override {
     std::lock_guard lock(remote_->mutex());
+    resume_after_batch_ = false;  // the user's pause outlasts any batch
     VMEMFS_TRY(SyncLocked());
     return state_ == RunState::kRunning ? StopLocked() : Status();
   }
 
   Status Resume() override {
     std::lock_guard lock(remote_->mutex());
+    resume_after_batch_ = false;
     VMEMFS_TRY(SyncLocked());
     return state_ == RunState::kPaused ? ContinueLocked() : Status();
+  }
+
+  // One stop for a whole batch of reads: each stop and continue costs a round trip and a
+  // pause of the guest, thousands of times in a kernel search or a task walk.
+  bool BeginBatch() override {
+    std::lock_guard lock(remote_->mutex());
+    if (batches_++ == 0 && SyncLocked().ok() && state_ == RunState::kRunning) {
+      resume_after_batch_ = StopLocked().ok();
+    }
+    // Held: stopped by this batch or an earlier one (a user's pause may end earlier).
+    return resume_after_batch_;
+  }
+
+  void EndBatch() override {
+    std::lock_guard lock(remote_->mutex());
+    if (batches_ == 0 || --batches_ > 0 || !resume_after_batch_) return;
+    resume_after_batch_ = false;
+    if (SyncLocked().ok() && state_ == RunState::kPaused) (void)ContinueLocked();
   }
 
   std::optional<RunState> State() override {
@@ -455,6 +475,8 @@ class GdbDriver final : public Driver {
   // Guarded by remote_->mutex().
   RunState state_ = RunState::kPaused;
   uint64_t seen_stops_ = 0;
+  int batches_ = 0;                  // batches under way
+  bool resume_after_batch_ = false;  // the first batch stopped a running VM
 };
 
 }  // namespace

@@ -78,6 +78,7 @@ class MemoryFile : public File {
   virtual Status Plan(uint64_t offset, uint64_t length, ReadPlan& plan) = 0;
   virtual Status Store(uint64_t offset, std::span<const std::byte> data) = 0;
   virtual Result<uint64_t> Seek(uint64_t offset, int whence) = 0;
+  Guest& guest() { return guest_; }
 
  protected:
   Guest& guest_;
@@ -86,6 +87,7 @@ class MemoryFile : public File {
 Status MemoryHandle::Read(uint64_t offset, size_t size, ReadPlan& plan) {
   uint64_t end = file_.Size();
   if (offset >= end) return Status();
+  vmi::Guest::Batch batch(file_.guest());  // translations and copies of one read together
   uint64_t n = std::min<uint64_t>(size, end - offset);
   return ShortReadOrError(file_.Plan(offset, n, plan), plan);
 }

@@ -149,7 +149,7 @@ std::vector<Fact> Guest::Describe() {
 Status Guest::WritePhys(uint64_t pa, std::span<const std::byte> in) {
   VMEMFS_TRY(driver_->WritePhys(pa, in));
   // A write may have changed a page table.
-  tlb_.Flush();
+  DropTranslations();
   return Status();
 }
 
@@ -216,13 +216,30 @@ std::vector<MemoryRun> Guest::PlanPhysical(uint64_t pa, uint64_t length) const {
 // --- Virtual memory ---
 
 Result<Mapping> Guest::Translate(const AddressSpace& space, uint64_t va) {
+  const uint64_t epoch = tlb_epoch_.load(std::memory_order_acquire);
   const bool caching = this->caching();
   if (caching) {
     if (auto hit = tlb_.Lookup(space.root, va)) return *hit;
   }
   VMEMFS_ASSIGN_OR_RETURN(Mapping m, vmi::Translate(*memory_, space.mode, space.root, va));
-  if (caching) tlb_.Insert(space.root, m);
+  if (caching && epoch == tlb_epoch_.load(std::memory_order_acquire)) tlb_.Insert(space.root, m);
   return m;
+}
+
+Guest::Batch::Batch(Guest& guest) : guest_(guest), held_(guest.driver_->BeginBatch()) {
+  if (held_) guest_.holds_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+Guest::Batch::~Batch() {
+  if (held_ && guest_.holds_.fetch_sub(1, std::memory_order_acq_rel) == 1 && !guest_.paused_) {
+    guest_.DropTranslations();  // the VM runs again
+  }
+  guest_.driver_->EndBatch();
+}
+
+void Guest::DropTranslations() {
+  tlb_epoch_.fetch_add(1, std::memory_order_acq_rel);
+  tlb_.Flush();
 }
 
 Result<Guest::RamRun> Guest::TranslateToRam(const AddressSpace& space, uint64_t va) {
@@ -259,7 +276,7 @@ Status Guest::WriteVirtual(const AddressSpace& space, uint64_t va,
     VMEMFS_TRY(driver_->WritePhys(m.pa + in_page, in.subspan(done, n)));
     done += n;
   }
-  tlb_.Flush();
+  DropTranslations();
   return Status();
 }
 
@@ -287,6 +304,7 @@ Result<std::vector<Hole>> Guest::ZReadVirtual(const AddressSpace& space, uint64_
 Result<std::vector<MemoryRun>> Guest::PlanVirtual(const AddressSpace& space, uint64_t offset,
                                                   uint64_t length, size_t max_runs) {
   const uint64_t size = AddressSpaceSize(space.mode);
+  Batch batch(*this);
   std::vector<MemoryRun> runs;
   uint64_t done = 0;
   while (done < length && runs.size() < max_runs) {
@@ -314,6 +332,7 @@ Result<std::vector<MemoryRun>> Guest::PlanVirtual(const AddressSpace& space, uin
 
 Result<std::optional<uint64_t>> Guest::NextDataOffset(const AddressSpace& space, uint64_t offset) {
   const uint64_t size = AddressSpaceSize(space.mode);
+  Batch batch(*this);
   for (int i = 0; i < kMaxNonRamMappings && offset < size; ++i) {
     VMEMFS_ASSIGN_OR_RETURN(auto m, NextMapping(*memory_, space.mode, space.root, offset, size));
     if (!m) return std::optional<uint64_t>();
@@ -333,6 +352,7 @@ Result<std::optional<uint64_t>> Guest::NextDataOffset(const AddressSpace& space,
 
 Result<uint64_t> Guest::NextHoleOffset(const AddressSpace& space, uint64_t offset) {
   const uint64_t size = AddressSpaceSize(space.mode);
+  Batch batch(*this);
   for (int i = 0; i < kMaxHoleSteps && offset < size; ++i) {
     auto ram = TranslateToRam(space, OffsetToVirtual(space.mode, offset));
     if (!ram) {
@@ -438,6 +458,7 @@ std::shared_ptr<const KernelView> Guest::Kernel() {
     current = view_;
     if (current && !freshness_.KernelCheckDue(Clock::now())) return current;
   }
+  Batch batch(*this);
   std::shared_ptr<const KernelView> next = CheckKernel(current);
   if (next == current) return current;
   // Another kernel (or none any more, or the first one): everything derived from the old one
@@ -448,7 +469,7 @@ std::shared_ptr<const KernelView> Guest::Kernel() {
   auto view = std::const_pointer_cast<KernelView>(next);
   view->id = same ? current->id : next_view_id_++;
   if (!same) {
-    tlb_.Flush();
+    DropTranslations();
     freshness_.Bump();
   }
   Publish(view);
@@ -460,7 +481,7 @@ std::shared_ptr<const KernelView> Guest::Kernel() {
 uint64_t Guest::generation() { return freshness_.Generation(live_ && !paused_); }
 
 void Guest::Flush() {
-  tlb_.Flush();
+  DropTranslations();
   freshness_.Bump();
   freshness_.ForceKernelCheck();
 }
@@ -485,13 +506,13 @@ Result<uint64_t> Guest::GetVcpuRegister(drivers::Register reg, unsigned vcpu) {
 Status Guest::SetVcpuRegister(drivers::Register reg, unsigned vcpu, uint64_t value) {
   if (vcpu >= driver_->vcpu_count()) return NotFoundError("no vCPU " + std::to_string(vcpu));
   VMEMFS_TRY(driver_->SetRegister(vcpu, reg, value));
-  tlb_.Flush();  // CR3 and friends change what translates where
+  DropTranslations();  // CR3 and friends change what translates where
   return Status();
 }
 
 Status Guest::Pause() {
   VMEMFS_TRY(driver_->Pause());
-  tlb_.Flush();  // translations cached from now on are valid until Resume
+  DropTranslations();  // translations cached from now on are valid until Resume
   paused_ = true;
   return Status();
 }
@@ -499,7 +520,7 @@ Status Guest::Pause() {
 Status Guest::Resume() {
   paused_ = false;  // first: no translation may be cached while it runs
   VMEMFS_TRY(driver_->Resume());
-  tlb_.Flush();
+  DropTranslations();
   freshness_.Bump();
   return Status();
 }

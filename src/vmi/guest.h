@@ -182,6 +182,20 @@ class Guest {
   Status SetVcpuRegister(drivers::Register reg, unsigned vcpu, uint64_t value);
   Status Pause();
   Status Resume();
+  // Reads that belong together, for as long as it lives (Driver::BeginBatch): a source whose
+  // every read stops the VM stops it once for the batch.
+  class Batch {
+   public:
+    explicit Batch(Guest& guest);
+    ~Batch();
+    Batch(const Batch&) = delete;
+    Batch& operator=(const Batch&) = delete;
+
+   private:
+    Guest& guest_;
+    bool held_;  // the source holds the VM still while this batch lives
+  };
+
   // Page-table roots from the first vCPUs' registers, read now (a live VM's registers change):
   // the kernel's tables are in every root of a Linux guest. Empty without registers or while
   // paging is off (firmware, a reset).
@@ -190,7 +204,12 @@ class Guest {
  private:
   class DriverMemory;  // PhysicalMemory over the driver
   Guest(std::unique_ptr<drivers::Driver> driver, drivers::PhysMap<> ram, GuestOptions options);
-  bool caching() const { return !live_ || paused_.load(std::memory_order_relaxed); }
+  // Translations may be cached while the guest cannot change them: a snapshot, a live VM
+  // paused by vmemfs, or held still for a batch.
+  bool caching() const {
+    return !live_ || paused_.load(std::memory_order_relaxed) ||
+           holds_.load(std::memory_order_acquire) > 0;
+  }
   // The RAM bytes `va` maps to: the physical address and how many bytes from there are both
   // in va's page and in one RAM range. kFault if va is unmapped or maps outside RAM.
   struct RamRun {
@@ -198,6 +217,8 @@ class Guest {
     uint64_t length;
   };
   Result<RamRun> TranslateToRam(const AddressSpace& space, uint64_t va);
+  // Drops every cached translation, including those being made now.
+  void DropTranslations();
   // One check of the kernel (freshness.h); returns the view to publish.
   std::shared_ptr<const KernelView> CheckKernel(std::shared_ptr<const KernelView> current);
   std::shared_ptr<const KernelView> FindKernel(const std::vector<RootCandidate>& roots);
@@ -213,6 +234,10 @@ class Guest {
   std::unique_ptr<PhysicalMemory> memory_;
   TranslationCache tlb_;
   std::atomic<bool> paused_{false};  // by our own Pause(); a live VM may also be paused by others
+  std::atomic<int> holds_{0};        // batches during which the source holds the VM still
+  // Moves whenever cached translations are dropped because the VM may run again: a walk that
+  // began before does not insert what it found.
+  std::atomic<uint64_t> tlb_epoch_{0};
   Freshness freshness_;
 
   std::mutex check_mu_;  // held while the kernel is checked or looked for

@@ -161,6 +161,34 @@ TEST(GdbDriverTest, ReadWhileRunningStopsReadsAndResumes) {
   EXPECT_EQ(d->State(), RunState::kRunning);
 }
 
+// A batch of reads stops the VM once, not for every read, and continues it at the end; a
+// pause asked for meanwhile outlasts the batch.
+TEST(GdbDriverTest, ABatchHoldsTheVmStillOnce) {
+  QemuLikeStub fake;
+  auto d = Open(fake);
+  ASSERT_TRUE(d);
+  ASSERT_TRUE(fake.running());
+  EXPECT_TRUE(d->BeginBatch());
+  EXPECT_FALSE(fake.running());
+  EXPECT_TRUE(d->BeginBatch());  // nested
+  std::byte b[16];
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(d->ReadPhys(0x1000 * i, b).ok());
+  EXPECT_FALSE(fake.running());
+  d->EndBatch();
+  EXPECT_FALSE(fake.running());  // the outer batch still holds it
+  d->EndBatch();
+  EXPECT_TRUE(fake.running());
+
+  EXPECT_TRUE(d->BeginBatch());
+  ASSERT_TRUE(d->Pause().ok());
+  d->EndBatch();
+  EXPECT_FALSE(fake.running());  // paused by the user: stays paused
+  EXPECT_EQ(d->State(), RunState::kPaused);
+  EXPECT_FALSE(d->BeginBatch());  // paused by the user, not held by the batch
+  d->EndBatch();
+  EXPECT_FALSE(fake.running());
+}
+
 TEST(GdbDriverTest, ReadOutsideRamIsAFault) {
   QemuLikeStub fake;
   auto d = Open(fake);

@@ -125,6 +125,7 @@ Status LinuxOs::FindModuleSymbols() {
 }
 
 Result<std::vector<Module>> LinuxOs::ReadModules(ModuleWalkReport* report) {
+  Guest::Batch batch(guest_);
   const Symbol* head = symbols_.Lookup("modules");
   if (!module_layout_ || !head) return UnsupportedError("no module layout or `modules` symbol");
   return ListModules(memory_, *module_layout_, head->address, {}, report);
@@ -219,7 +220,10 @@ std::shared_ptr<const LinuxOs::TaskSnapshot> LinuxOs::WalkTasks(uint64_t generat
 Result<std::shared_ptr<const LinuxOs::TaskSnapshot>> LinuxOs::AllTasks() {
   const uint64_t generation = guest_.generation();
   std::lock_guard lock(tasks_mu_);
-  if (!tasks_ || tasks_->generation != generation) tasks_ = WalkTasks(generation);
+  if (!tasks_ || tasks_->generation != generation) {
+    Guest::Batch batch(guest_);
+    tasks_ = WalkTasks(generation);
+  }
   if (!tasks_->status.ok()) return tasks_->status;
   return tasks_;
 }

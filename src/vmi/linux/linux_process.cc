@@ -14,34 +14,40 @@ LinuxProcess::LinuxProcess(std::shared_ptr<LinuxOs> os, const Task& task)
       identity_(LinuxOs::Identity(task)) {}
 
 Result<std::string> LinuxProcess::Comm() {
+  auto batch = Batch();
   VMEMFS_ASSIGN_OR_RETURN(Task task, Now());
   return task.name;
 }
 
 Result<AddressSpace> LinuxProcess::UserSpace() {
+  auto batch = Batch();
   VMEMFS_ASSIGN_OR_RETURN(Task task, Now());
   if (!task.dtb) return NotFoundError("task " + std::to_string(pid_) + " has no address space");
   return AddressSpace{os_->memory().kernel().mode, *task.dtb};
 }
 
 Result<std::string> LinuxProcess::Cmdline() {
+  auto batch = Batch();
   VMEMFS_ASSIGN_OR_RETURN(Task task, Now());
   if (!task.mm) return std::string();
   return ReadCmdline(os_->memory(), *os_->task_layout(), task);
 }
 
 Result<std::string> LinuxProcess::Environ() {
+  auto batch = Batch();
   VMEMFS_ASSIGN_OR_RETURN(Task task, Now());
   if (!task.mm) return std::string();
   return ReadEnviron(os_->memory(), *os_->task_layout(), task);
 }
 
 Result<std::string> LinuxProcess::StatusText() {
+  auto batch = Batch();
   VMEMFS_ASSIGN_OR_RETURN(Task task, Now());
   return linux_os::StatusText(task);
 }
 
 Result<std::string> LinuxProcess::ExePath() {
+  auto batch = Batch();
   VMEMFS_ASSIGN_OR_RETURN(Task task, Now());
   VMEMFS_ASSIGN_OR_RETURN(MmInfo mm, ReadMmInfo(os_->memory(), *os_->task_layout(), task));
   if (!mm.exe_file) return NotFoundError("task " + std::to_string(pid_) + " has no executable");
@@ -50,6 +56,7 @@ Result<std::string> LinuxProcess::ExePath() {
 }
 
 Result<std::vector<MemoryArea>> LinuxProcess::MemoryAreas() {
+  auto batch = Batch();
   VMEMFS_ASSIGN_OR_RETURN(Task task, Now());
   if (!task.mm || !os_->vma_layout()) return std::vector<MemoryArea>();
   VMEMFS_ASSIGN_OR_RETURN(auto vmas, ListVmas(os_->memory(), *os_->vma_layout(), task.mm));
@@ -60,6 +67,7 @@ Result<std::vector<MemoryArea>> LinuxProcess::MemoryAreas() {
 }
 
 Result<std::string> LinuxProcess::MapsText() {
+  auto batch = Batch();
   VMEMFS_ASSIGN_OR_RETURN(Task task, Now());
   if (!task.mm || !os_->vma_layout()) return std::string();
   VMEMFS_ASSIGN_OR_RETURN(auto vmas, ListVmas(os_->memory(), *os_->vma_layout(), task.mm));

@@ -33,6 +33,8 @@ class LinuxProcess : public vmi::Process {
  private:
   // The task as the current task list has it; kNotFound once it has exited.
   Result<Task> Now() { return os_->CurrentTask(pid_, identity_); }
+  // What each answer reads belongs together (Guest::Batch).
+  Guest::Batch Batch() { return Guest::Batch(os_->memory().guest()); }
 
   const std::shared_ptr<LinuxOs> os_;
   const int32_t pid_;
