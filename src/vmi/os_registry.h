@@ -48,6 +48,10 @@ class OsFinders {
   // Every registered OS, with the override files loaded and checked once (errors name the
   // file). Shared by every guest of a mount.
   static Result<std::shared_ptr<const OsFinders>> Create(const OsOverrides& overrides = {});
+  // Exactly these finders, tried in order (tests).
+  explicit OsFinders(std::vector<std::unique_ptr<OsFinder>> finders)
+      : finders_(std::move(finders)) {}
+  OsFinders() = default;
   // The first OS that is found; kNotFound with each finder's reason otherwise.
   Result<FoundOs> Find(const OsSearch& search) const;
 
