@@ -13,7 +13,6 @@
 #include <string>
 #include <vector>
 
-#include "drivers/registry.h"
 #include "fs/daemon.h"
 #include "fs/fuse_server.h"
 #include "fs/tree.h"
@@ -21,6 +20,7 @@
 #include "fs/vm_directory.h"
 #include "fs/vm_set_provider.h"
 #include "vmi/os_registry.h"
+#include "vmi/sources.h"
 
 namespace {
 
@@ -87,7 +87,7 @@ int Fail(const Status& s) {
 int main(int argc, char** argv) {
   CLI::App app{"vmemfs: virtual machines' memory as files"};
   std::string footer = "\nSOURCE is [NAME=]PATH or [NAME=]SCHEME:...; backends:\n";
-  for (const auto& line : vmemfs::drivers::DescribeBackends()) footer += "  " + line + "\n";
+  for (const auto& line : vmemfs::vmi::DescribeSources()) footer += "  " + line + "\n";
   footer +=
       "\nEach SOURCE becomes MOUNTPOINT/NAME/ (NAME defaults to the file name without its\n"
       "extension) with pmem, kmem, info and vcpu/<n>/. Unmount with: fusermount3 -u MOUNTPOINT\n";
@@ -151,7 +151,7 @@ int main(int argc, char** argv) {
     if (!s.ok()) return failed(s);
   }
   if (!libvirt_uri.empty()) {
-    auto set = vmemfs::drivers::OpenSourceSet("libvirt:" + libvirt_uri);
+    auto set = vmemfs::vmi::OpenGuestSet("libvirt:" + libvirt_uri);
     if (!set) return failed(set.error());
     serve.cache_timeout = 1.0;  // domains come and go
     tree.SetRootProvider(

@@ -17,7 +17,7 @@ struct Vm {
   std::unique_ptr<vmi::Guest> guest;
 };
 
-// Opens `spec` (drivers::OpenSource) as a Guest that looks for its OS with `os_finders` (may be
+// Opens `spec` (vmi::OpenGuest) as a Guest that looks for its OS with `os_finders` (may be
 // null: none). Errors name the source. Nothing of the guest's memory is read here: its kernel
 // is found at first use.
 Result<std::unique_ptr<Vm>> OpenVm(std::string name, std::string spec, bool writable,

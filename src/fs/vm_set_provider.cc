@@ -11,7 +11,7 @@ namespace {
 
 class VmSetProvider : public DirectoryProvider {
  public:
-  VmSetProvider(std::unique_ptr<drivers::SourceSet> set, bool writable,
+  VmSetProvider(std::unique_ptr<vmi::GuestSet> set, bool writable,
                 std::shared_ptr<const vmi::OsFinders> os_finders)
       : set_(std::move(set)), writable_(writable), os_finders_(std::move(os_finders)) {}
 
@@ -41,7 +41,7 @@ class VmSetProvider : public DirectoryProvider {
   }
 
  private:
-  const std::unique_ptr<drivers::SourceSet> set_;
+  const std::unique_ptr<vmi::GuestSet> set_;
   const bool writable_;
   const std::shared_ptr<const vmi::OsFinders> os_finders_;
   std::mutex mu_;
@@ -51,7 +51,7 @@ class VmSetProvider : public DirectoryProvider {
 }  // namespace
 
 std::unique_ptr<DirectoryProvider> MakeVmSetProvider(
-    std::unique_ptr<drivers::SourceSet> set, bool writable,
+    std::unique_ptr<vmi::GuestSet> set, bool writable,
     std::shared_ptr<const vmi::OsFinders> os_finders) {
   return std::make_unique<VmSetProvider>(std::move(set), writable, std::move(os_finders));
 }

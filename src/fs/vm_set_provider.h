@@ -6,14 +6,14 @@
 
 #include <memory>
 
-#include "drivers/registry.h"
+#include "vmi/sources.h"
 #include "fs/tree.h"
 #include "vmi/os_registry.h"
 
 namespace vmemfs::fs {
 
 std::unique_ptr<DirectoryProvider> MakeVmSetProvider(
-    std::unique_ptr<drivers::SourceSet> set, bool writable,
+    std::unique_ptr<vmi::GuestSet> set, bool writable,
     std::shared_ptr<const vmi::OsFinders> os_finders);
 
 }  // namespace vmemfs::fs
