@@ -8,19 +8,12 @@
 #include <cstdlib>
 #include <span>
 
+#include "invariant.h"
 #include "vmi/linux/kernel_types.h"
 #include "vmi/linux/task_layout.h"
 
 namespace vmemfs::vmi::linux_os {
 namespace {
-
-#define CHECK_INVARIANT(cond)                                \
-  do {                                                       \
-    if (!(cond)) {                                           \
-      std::fprintf(stderr, "invariant failed: %s\n", #cond); \
-      std::abort();                                          \
-    }                                                        \
-  } while (0)
 
 void Query(const KernelTypes& types) {
   static constexpr std::pair<const char*, const char*> kMembers[] = {{"list_head", "next"},

@@ -14,19 +14,12 @@
 #include <span>
 #include <vector>
 
+#include "invariant.h"
 #include "base/checked.h"
 #include "vmi/linux/kernel_finder.h"
 
 namespace vmemfs::vmi::linux_os {
 namespace {
-
-#define CHECK_INVARIANT(cond)                                \
-  do {                                                       \
-    if (!(cond)) {                                           \
-      std::fprintf(stderr, "invariant failed: %s\n", #cond); \
-      std::abort();                                          \
-    }                                                        \
-  } while (0)
 
 // The tile repeated over `ranges`; reads touching anything else fault. Counts bytes read.
 class TiledRam : public PhysicalMemory {

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <span>
 
+#include "invariant.h"
 #include "base/checked.h"
 #include "vmi/paging.h"
 #include "vmi/translation_cache.h"
@@ -29,15 +30,6 @@ class ImageMemory : public PhysicalMemory {
  private:
   std::span<const uint8_t> image_;
 };
-
-// An invariant; names the failed condition before aborting so a crash report says which.
-#define CHECK_INVARIANT(cond)                                \
-  do {                                                       \
-    if (!(cond)) {                                           \
-      std::fprintf(stderr, "invariant failed: %s\n", #cond); \
-      std::abort();                                          \
-    }                                                        \
-  } while (0)
 
 bool Same(const Mapping& a, const Mapping& b) {
   return a.va == b.va && a.pa == b.pa && a.size == b.size && a.writable == b.writable &&

@@ -170,7 +170,7 @@ std::string VmInfoText(vmi::Guest& guest, const VmDirectoryOptions& options) {
   std::string text = fmt::format("name: {}\nsource: {}\n", options.name, options.source);
   for (const Fact& fact : guest.Describe()) {
     text += fmt::format("{}: {}", fact.key, fact.value);
-    text += fact.how.empty() ? "\n" : " (" + fact.how + ")\n";
+    text += fact.how.empty() ? "\n" : " # " + fact.how + "\n";
   }
   return text;
 }

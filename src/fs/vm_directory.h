@@ -24,7 +24,8 @@ std::unique_ptr<DirectoryProvider> MakeVmDirectory(vmi::Guest& guest, VmDirector
 // Adds MOUNT/<name>/ for `guest`.
 Status AddVmDirectory(Tree& tree, vmi::Guest& guest, VmDirectoryOptions options);
 
-// The `info` file's text: `key: value` lines, ` (how)` after the value when known.
+// The `info` file's text: `key: value` lines, ` # how it was found` after the value when there
+// is something to say (so a script takes the value up to " # ").
 std::string VmInfoText(vmi::Guest& guest, const VmDirectoryOptions& options);
 // A `regs` file's text: `name 0x<16 hex digits>` lines, in Register order.
 std::string RegistersText(const drivers::RegisterSet& regs);

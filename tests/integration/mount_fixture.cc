@@ -85,7 +85,8 @@ std::string InfoValue(const std::string& text, const std::string& key) {
   std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind(key + ": ", 0) == 0) return line.substr(key.size() + 2);
+    // The value ends where " # how it was found" begins.
+    if (line.rfind(key + ": ", 0) == 0) return line.substr(key.size() + 2, line.find(" # ") - key.size() - 2);
   }
   return "";
 }

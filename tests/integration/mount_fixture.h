@@ -21,7 +21,7 @@ std::string GuestDir(const std::string& guest);  // GuestsRoot()/guest
 std::string ReadFile(const std::string& path);
 // Up to n bytes at offset (fewer at EOF or on error; *err gets the errno of a failed read).
 std::string PreadAt(const std::string& path, uint64_t offset, size_t n, int* err = nullptr);
-// The value of `key` in `key: value` text (an info file), or "".
+// The value of `key` in `key: value # how` text (an info file), without the how, or "".
 std::string InfoValue(const std::string& text, const std::string& key);
 std::string TrimNewline(std::string s);
 
