@@ -6,6 +6,11 @@
 # DIR/console.log and the ground truth (ttyS1) into DIR/truth.log, DIR=$VMEMFS_LIBVIRT_DIR/NAME
 # (default /tmp/vmemfs-libvirt/NAME).
 #
+# Lifecycle: a reset or reboot destroys the domain (on_reboot=destroy: a panicking guest stops
+# instead of looping) unless VMEMFS_ON_REBOOT=restart asks for libvirt's default, a domain that
+# reboots; a guest crash reported through the pvpanic device (ISA port 0x505) destroys it
+# unless VMEMFS_ON_CRASH is preserve (the crashed guest stays, paused) or restart.
+#
 # Waits (at most $VMEMFS_BOOT_TIMEOUT s, default 180) for ==VMEMFS-READY== on ttyS1, unless
 # VMEMFS_BOOT_WAIT=0 (then returns once QEMU runs), and prints the QEMU pid as the last line of
 # stdout. Transient: `virsh destroy` (undefine-test-domain.sh)
@@ -24,6 +29,8 @@ readonly URI=${VMEMFS_LIBVIRT_URI:-qemu:///system}
 readonly IMAGE=${VMEMFS_GUEST_IMAGE:-/tmp/vmemfs-guests/image}
 readonly DIR=${VMEMFS_LIBVIRT_DIR:-/tmp/vmemfs-libvirt}/$NAME
 readonly TIMEOUT=${VMEMFS_BOOT_TIMEOUT:-180}
+readonly ON_REBOOT=${VMEMFS_ON_REBOOT:-destroy}
+readonly ON_CRASH=${VMEMFS_ON_CRASH:-destroy}
 readonly HERE=$(cd "$(dirname "$0")" && pwd)
 
 say() { echo "define-test-domain: $*" >&2; }
@@ -35,6 +42,10 @@ case $CPU in
   max) cpu_xml="<cpu mode='maximum' check='none'/>" ;;
   *) say "CPU must be qemu64 or max, not $CPU"; exit 2 ;;
 esac
+[[ $ON_REBOOT == destroy || $ON_REBOOT == restart ]] ||
+  { say "VMEMFS_ON_REBOOT must be destroy or restart, not $ON_REBOOT"; exit 2; }
+[[ $ON_CRASH == destroy || $ON_CRASH == preserve || $ON_CRASH == restart ]] ||
+  { say "VMEMFS_ON_CRASH must be destroy, preserve or restart, not $ON_CRASH"; exit 2; }
 
 if [[ ! -f $IMAGE/initramfs.cpio.gz || ! -f $IMAGE/vmlinuz ]]; then
   say "building the guest image in $IMAGE"
@@ -62,13 +73,14 @@ cat >"$DIR/domain.xml" <<XML
   </os>
   $cpu_xml
   <on_poweroff>destroy</on_poweroff>
-  <on_reboot>destroy</on_reboot>
-  <on_crash>destroy</on_crash>
+  <on_reboot>$ON_REBOOT</on_reboot>
+  <on_crash>$ON_CRASH</on_crash>
   <devices>
     <emulator>/usr/bin/qemu-system-x86_64</emulator>
     <serial type='file'><source path='$DIR/console.log'/><target port='0'/></serial>
     <serial type='file'><source path='$DIR/truth.log'/><target port='1'/></serial>
     <controller type='usb' model='none'/>
+    <panic model='isa'><address type='isa' iobase='0x505'/></panic>
     <memballoon model='none'/>
     <video><model type='none'/></video>
   </devices>
