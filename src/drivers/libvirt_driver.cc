@@ -73,23 +73,29 @@ struct GoneFlag {
 void FreeGoneFlag(void* opaque) { delete static_cast<std::shared_ptr<GoneFlag>*>(opaque); }
 void SetGone(void* opaque) { (*static_cast<std::shared_ptr<GoneFlag>*>(opaque))->gone = true; }
 
+// Only a stop ends the QEMU we read. A reset, a reboot (of either kind, libvirt's "fake"
+// reboot included) or a crash all happen inside the same QEMU; undefining a running persistent
+// domain leaves it running as a transient one.
 int OnLifecycle(virConnectPtr, virDomainPtr, int event, int, void* opaque) {
-  if (event == VIR_DOMAIN_EVENT_STOPPED || event == VIR_DOMAIN_EVENT_UNDEFINED) SetGone(opaque);
+  if (event == VIR_DOMAIN_EVENT_STOPPED) SetGone(opaque);
   return 0;
 }
 void OnClose(virConnectPtr, int, void* opaque) { SetGone(opaque); }
 
+// Our run state for libvirt's domain state; nullopt for a domain whose QEMU is gone.
 std::optional<RunState> StateFromLibvirt(int state) {
   switch (state) {
     case VIR_DOMAIN_RUNNING:
     case VIR_DOMAIN_BLOCKED:
     case VIR_DOMAIN_SHUTDOWN:  // shutting down, still running
       return RunState::kRunning;
-    case VIR_DOMAIN_PAUSED:
-    case VIR_DOMAIN_PMSUSPENDED:
-      return RunState::kPaused;
-    default:  // shutoff, crashed, nostate: QEMU no longer holds the guest
+    case VIR_DOMAIN_SHUTOFF:  // libvirt's QEMU driver reports this once QEMU has exited
       return std::nullopt;
+    default:
+      // Paused, suspended to RAM, or crashed: QEMU holds a guest that does not run. A crashed
+      // domain's QEMU lives on with the guest's memory (on_crash=preserve, or until libvirt
+      // resets it in place for on_crash=restart); nostate is not seen on a live domain.
+      return RunState::kPaused;
   }
 }
 
@@ -114,9 +120,7 @@ class LibvirtDriver final : public Driver {
     dom_.reset(dom);
     VMEMFS_TRY(ReadIdentity());
     VMEMFS_TRY(Subscribe());
-    if (!State().has_value() || *State() == RunState::kGone) {
-      return UnavailableError("domain " + name_ + " is not running");
-    }
+    if (State() == RunState::kGone) return UnavailableError("domain " + name_ + " is not running");
     monitor_ = std::make_unique<LibvirtMonitor>(dom_.get(), "libvirt domain " + name_);
     VMEMFS_ASSIGN_OR_RETURN(std::vector<HostRange> host, ReadHostRanges(*monitor_));
     VMEMFS_ASSIGN_OR_RETURN(ram_, PhysMap<>::FromRanges(MergedRanges(host)));
@@ -169,12 +173,9 @@ class LibvirtDriver final : public Driver {
 
   std::optional<RunState> State() override {
     if (gone_->gone) return RunState::kGone;
-    int state = 0;
-    int reason = 0;
-    std::optional<RunState> run;
-    if (virDomainGetState(dom_.get(), &state, &reason, 0) == 0) run = StateFromLibvirt(state);
-    if (!run) MarkGone();
-    return run.value_or(RunState::kGone);
+    const std::optional<RunState> state = AskLibvirt();
+    if (!state) MarkGone();
+    return state.value_or(RunState::kGone);
   }
 
   Result<RegisterSet> Registers(unsigned vcpu) override {
@@ -267,14 +268,32 @@ class LibvirtDriver final : public Driver {
     return Status::Ok();
   }
 
+  // The domain's state as libvirt sees it now; nullopt once its QEMU is gone: shut off, no such
+  // domain any more, the connection lost, or the QEMU process we read has exited. A query that
+  // fails otherwise (a busy libvirtd) says nothing about the domain: paused, for now.
+  std::optional<RunState> AskLibvirt() {
+    if (memory_ && memory_->gone()) return std::nullopt;
+    int state = 0;
+    int reason = 0;
+    if (virDomainGetState(dom_.get(), &state, &reason, 0) == 0) return StateFromLibvirt(state);
+    if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN || virConnectIsAlive(conn_.get()) != 1) {
+      return std::nullopt;
+    }
+    return RunState::kPaused;
+  }
+
   void MarkGone() {
     gone_->gone = true;
     if (memory_) memory_->MarkGone();
   }
 
-  // Any failure that says the VM is gone makes it gone for good.
+  // A failure that may mean the domain went away (libvirt's "not running", a dead process)
+  // makes it gone for good only when libvirt agrees: calls also fail while the domain lives on,
+  // during a reset, a crash or another client's job.
   Status Notice(Status status) {
-    if (status.code() == ErrorCode::kUnavailable) MarkGone();
+    const bool maybe_gone =
+        status.code() == ErrorCode::kUnavailable || status.code() == ErrorCode::kOs;
+    if (maybe_gone && !gone_->gone && !AskLibvirt()) MarkGone();
     if (gone_->gone && !status.ok()) return UnavailableError(Source() + ": domain is gone");
     return status;
   }

@@ -13,10 +13,14 @@
 //     without ptrace rights, but each call makes QEMU `pmemsave` at most 64 KiB into a file
 //     that libvirtd reads back: a few ms per 64 KiB, ~10-30 MB/s. Read-only.
 //
-// Run state: virDomainGetState; virDomainSuspend/Resume for Pause/Resume. The domain is gone
-// (State kGone, every access kUnavailable at once) from the moment libvirt reports it stopped
-// (a lifecycle event, usually within milliseconds), the connection closes, or a call says the
-// domain no longer exists.
+// Run state: virDomainGetState; virDomainSuspend/Resume for Pause/Resume. Paused, suspended and
+// crashed domains are kPaused: their QEMU still holds the guest (a crashed one's memory is there
+// to read with on_crash=preserve). A reset or reboot (virsh reset, the guest rebooting, libvirt
+// rebooting a crashed guest in place) changes nothing: the same QEMU runs on.
+// The domain is gone (State kGone, every access kUnavailable at once) from the moment libvirt
+// reports it stopped (a lifecycle event, usually within milliseconds) or shut off, the domain no
+// longer exists, the connection closes, or the QEMU process we read exits. A failing call alone
+// never makes it gone: libvirt is asked first.
 //
 // Thread safety: as Driver.
 #ifndef VMEMFS_DRIVERS_LIBVIRT_DRIVER_H_

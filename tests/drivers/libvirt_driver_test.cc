@@ -195,6 +195,68 @@ TEST(LibvirtDriverGoneTest, DestroyedDomainIsGoneWithinASecond) {
   testing::StopDomain(name);
 }
 
+// The domain stays for one second after `what` and is running at the end of it; the driver
+// never calls it gone meanwhile, and reads its memory and registers afterwards.
+void ExpectStillRunning(Driver& driver, const std::string& name, const std::string& what) {
+  SCOPED_TRACE(what);
+  const auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start < 1s) {
+    ASSERT_NE(driver.State(), RunState::kGone);
+    std::this_thread::sleep_for(2ms);
+  }
+  EXPECT_EQ(Trim(Virsh("domstate " + name)), "running");
+  EXPECT_EQ(driver.State(), RunState::kRunning);
+  std::vector<std::byte> buf(4096);
+  Status read = driver.ReadPhys(0x100000, buf);
+  EXPECT_TRUE(read.ok()) << read.ToString();
+  Result<RegisterSet> regs = driver.Registers(0);
+  EXPECT_TRUE(regs) << regs.error().ToString();
+}
+
+// A reset, a reboot and a crash happen inside the same QEMU: the domain runs on, and so does
+// the driver. Its own domain, not booted (QEMU's RAM and monitor exist from the start), set to
+// reboot in place and to keep a crashed guest. The guest's own actions are played through the
+// monitor as the writes the guest would make: 6 to the reset control register (0xcf9, what
+// Linux writes to reboot), 1 to the pvpanic port (what a panicking guest's driver writes).
+TEST(LibvirtDriverLifecycleTest, ResetRebootAndCrashAreNotGone) {
+  VMEMFS_REQUIRE_LIBVIRTD();
+  const std::string name = "vmemfs-test-reset";
+  ASSERT_TRUE(testing::StartDomain(name, /*wait=*/false,
+                                   "VMEMFS_ON_REBOOT=restart VMEMFS_ON_CRASH=preserve"));
+  Result<std::unique_ptr<Driver>> d = OpenSource("libvirt:" + name, {});
+  ASSERT_TRUE(d) << d.error().ToString();
+  Driver& driver = **d;
+  ASSERT_EQ(driver.State(), RunState::kRunning);
+  const std::string hmp = "qemu-monitor-command --hmp " + name + " ";
+
+  Virsh("reset " + name);
+  ExpectStillRunning(driver, name, "virsh reset");
+
+  Virsh(hmp + "'o /b 0xcf9 0x6'");
+  ExpectStillRunning(driver, name, "guest reboot");
+
+  // Made persistent, then undefined: libvirt says "undefined", the domain runs on (transient).
+  const std::string xml = testing::DomainDir(name) + "/persistent.xml";
+  const std::string virsh = std::string("virsh -q -c ") + testing::kUri + " ";
+  int status = -1;
+  testing::Run(virsh + "dumpxml " + name + " >" + xml + " && " + virsh + "define " + xml + " && " +
+                   virsh + "undefine " + name,
+               &status);
+  EXPECT_EQ(status, 0);
+  ExpectStillRunning(driver, name, "undefine while running");
+
+  Virsh(hmp + "'o /b 0x505 1'");
+  EXPECT_EQ(Trim(Virsh("domstate " + name)), "crashed");
+  EXPECT_EQ(driver.State(), RunState::kPaused);
+  std::vector<std::byte> buf(4096);
+  EXPECT_TRUE(driver.ReadPhys(0x100000, buf).ok());  // the crashed guest's memory
+  Virsh("reset " + name);
+  Virsh("resume " + name);
+  ExpectStillRunning(driver, name, "reset and resume after a crash");
+
+  testing::StopDomain(name);
+}
+
 }  // namespace
 }  // namespace vmemfs::drivers
 #endif  // VMEMFS_WITH_LIBVIRT

@@ -63,13 +63,15 @@ inline bool DomainReady(const std::string& name) {
   return text.find("==VMEMFS-READY==") != std::string::npos;
 }
 
-// Starts domain `name` (booted to READY unless `wait` is false). False on failure.
-inline bool StartDomain(const std::string& name, bool wait) {
+// Starts domain `name` (booted to READY unless `wait` is false). `lifecycle` sets
+// define-test-domain.sh's VMEMFS_ON_REBOOT and VMEMFS_ON_CRASH, e.g. "VMEMFS_ON_REBOOT=restart"
+// (default: a reset, reboot or crash destroys the domain). False on failure.
+inline bool StartDomain(const std::string& name, bool wait, const std::string& lifecycle = "") {
   int status = 0;
   // The kernel and initramfs the guests fixture built.
   std::string image = "VMEMFS_GUEST_IMAGE=" + ::vmemfs::testing::GuestRoot() + "/image ";
-  Run(image + (wait ? "" : "VMEMFS_BOOT_WAIT=0 ") + ToolsDir() + "/define-test-domain.sh " +
-          name + " qemu64 >/dev/null",
+  Run(image + (wait ? "" : "VMEMFS_BOOT_WAIT=0 ") + lifecycle + " " + ToolsDir() +
+          "/define-test-domain.sh " + name + " qemu64 >/dev/null",
       &status);
   return status == 0;
 }

@@ -25,6 +25,8 @@
 # <on_reboot> is $VMEMFS_ON_REBOOT: restart (default; a reset or guest reboot boots the guest
 # again and the domain stays running, QEMU without -no-reboot) or destroy (the domain ends; with
 # that libvirt starts QEMU with -no-reboot, which also makes QEMU exit on `virsh reset`).
+# <on_crash> is $VMEMFS_ON_CRASH for a crash the guest reports through the pvpanic device (ISA
+# port 0x505): destroy (default), preserve (the crashed guest stays, paused) or restart.
 # A domain of the same name (running or defined) is destroyed and undefined first.
 #
 # The serial ports are QEMU's own file chardevs (<qemu:commandline>, so libvirt reports the
@@ -50,6 +52,7 @@ readonly TIMEOUT=${VMEMFS_BOOT_TIMEOUT:-180}
 readonly MEM=${VMEMFS_MEM:-256}
 readonly ON_REBOOT=${VMEMFS_ON_REBOOT:-restart}
 readonly START=${VMEMFS_START:-1}
+readonly ON_CRASH=${VMEMFS_ON_CRASH:-destroy}
 readonly HERE=$(cd "$(dirname "$0")" && pwd)
 
 say() { echo "define-test-domain: $*" >&2; }
@@ -67,6 +70,8 @@ case $CPU in
   max) cpu_xml="<cpu mode='maximum' check='none'/>" ;;
   *) say "CPU must be qemu64 or max, not $CPU"; exit 2 ;;
 esac
+[[ $ON_CRASH == destroy || $ON_CRASH == preserve || $ON_CRASH == restart ]] ||
+  { say "VMEMFS_ON_CRASH must be destroy, preserve or restart, not $ON_CRASH"; exit 2; }
 
 if [[ ! -f $IMAGE/initramfs.cpio.gz || ! -f $IMAGE/vmlinuz ]]; then
   say "building the guest image in $IMAGE"
@@ -95,10 +100,11 @@ cat >"$DIR/domain.xml" <<XML
   $cpu_xml
   <on_poweroff>destroy</on_poweroff>
   <on_reboot>$ON_REBOOT</on_reboot>
-  <on_crash>destroy</on_crash>
+  <on_crash>$ON_CRASH</on_crash>
   <devices>
     <emulator>/usr/bin/qemu-system-x86_64</emulator>
     <controller type='usb' model='none'/>
+    <panic model='isa'><address type='isa' iobase='0x505'/></panic>
     <memballoon model='none'/>
     <video><model type='none'/></video>
   </devices>
