@@ -9,9 +9,15 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)"
 # The libvirt tests need libvirtd (and virtlogd) running.
 tools/libvirt/start-libvirtd.sh
-(cd build && ctest --output-on-failure) | tee build/ctest.log
+# The guests stay up for the ThreadSanitizer run, which reuses them, and are stopped after it.
+(cd build && VMEMFS_KEEP_GUESTS=1 ctest --output-on-failure) | tee build/ctest.log || true
+tsan=passed
+tools/tsan.sh >build/tsan.log 2>&1 || tsan=failed
+tail -5 build/tsan.log
+for g in l4 l5; do python3 tools/guest/guest.py stop --dir build/guests/$g || true; done
 tools/fuzz.sh "${VMEMFS_FUZZ_SECONDS:-20}"
 # One closing line for CI: ctest's own summary is followed by the fuzzers' output.
 read -r failed total < <(sed -nE 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1 \2/p' build/ctest.log |
   tail -1)
-echo "tests: $((total - failed)) passed, ${failed} failed"
+echo "tests: $((total - failed)) passed, ${failed} failed; ThreadSanitizer run: ${tsan}"
+[[ $failed == 0 && $tsan == passed ]]
