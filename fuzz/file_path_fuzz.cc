@@ -34,7 +34,7 @@ PathLayout Layout() {
 }
 
 void CheckPath(const Result<std::string>& path) {
-  if (!path.ok()) return;
+  if (!path) return;
   CHECK_INVARIANT(!path->empty() && (*path)[0] == '/');
   CHECK_INVARIANT(path->size() < kPathMax);
 }

@@ -38,7 +38,7 @@ void Stream(std::string_view bytes) {
     CHECK_INVARIANT(remote->packet_size() > 0);
     CHECK_INVARIANT(remote->features().size() <= GdbRemote::kMaxPacketBytes);
   }
-  if (auto regs = remote->Command("g"); regs.ok()) {
+  if (auto regs = remote->Command("g"); regs.has_value()) {
     CHECK_INVARIANT(regs->size() <= GdbRemote::kMaxPacketBytes);
   }
   (void)remote->Command("m1000,40");

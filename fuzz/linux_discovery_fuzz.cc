@@ -92,16 +92,16 @@ void Exercise(vmi::Guest& guest) {
   if (!view->os) return;
   vmi::OperatingSystem& os = *view->os;
   (void)os.Describe();
-  if (auto text = os.ModulesText(); text.ok()) CHECK_INVARIANT(text->size() < (64u << 20));
+  if (auto text = os.ModulesText(); text.has_value()) CHECK_INVARIANT(text->size() < (64u << 20));
   auto pids = os.ProcessIds();
-  if (!pids.ok()) return;
+  if (!pids.has_value()) return;
   int visited = 0;
   for (int32_t pid : *pids) {
     if (++visited > 12) break;
     auto process = os.Process(pid);
-    if (!process.ok()) continue;
+    if (!process.has_value()) continue;
     vmi::Process& p = **process;
-    if (auto comm = p.Comm(); comm.ok()) CHECK_INVARIANT(comm->size() <= 64);
+    if (auto comm = p.Comm(); comm.has_value()) CHECK_INVARIANT(comm->size() <= 64);
     (void)p.Cmdline();
     (void)p.Environ();
     (void)p.StatusText();
@@ -118,7 +118,7 @@ uint64_t RunOnce(Base& base, bool raw, bool hide_note,
   auto driver = std::make_unique<PatchedDriver>(source, pages, hide_note, record);
   PatchedDriver* patched = driver.get();
   auto guest = vmi::Guest::Open(std::move(driver), {.os_finders = base.finders});
-  if (!guest.ok()) return 0;
+  if (!guest.has_value()) return 0;
   Exercise(**guest);
   return patched->bytes_read;
 }
@@ -134,7 +134,7 @@ Base* LoadBase() {
   auto elf = drivers::OpenSnapshot(std::string(dir) + "/core.elf", options);
   auto raw = drivers::OpenSnapshot(std::string(dir) + "/raw.mem", options);
   auto finders = vmi::OsFinders::Create();
-  if (!elf.ok() || !raw.ok() || !finders.ok()) {
+  if (!elf.has_value() || !raw.has_value() || !finders.has_value()) {
     std::fprintf(stderr, "linux_discovery_fuzz: cannot open the guest in %s\n", dir);
     std::exit(2);
   }

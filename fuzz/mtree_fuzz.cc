@@ -32,7 +32,7 @@ void Run(const uint8_t* data, size_t size) {
     (void)ParseGpa2Hva(text, gpa);
     return;
   }
-  if (auto ranges = ParseMtreeMemory(text); ranges.ok()) CheckRanges(*ranges);
+  if (auto ranges = ParseMtreeMemory(text); ranges.has_value()) CheckRanges(*ranges);
 }
 
 }  // namespace

@@ -28,8 +28,8 @@ void Stream(std::string_view bytes) {
   if (sent == static_cast<ssize_t>(bytes.size())) {
     QmpOptions options{.timeout = std::chrono::milliseconds(200), .max_message = 4096};
     auto client = QmpClient::Adopt(fds[0], "fuzz", options);
-    if (client.ok()) {
-      if (auto reply = (*client)->Qmp("query-status", ""); reply.ok()) {
+    if (client.has_value()) {
+      if (auto reply = (*client)->Qmp("query-status", ""); reply.has_value()) {
         CHECK_INVARIANT(reply->size() <= options.max_message);
       }
       (void)(*client)->Hmp("info mtree -f");
@@ -48,13 +48,13 @@ void Run(const uint8_t* data, size_t size) {
     case 0: case 1: case 2: case 3: Stream(text); break;
     case 4: (void)ParseQueryStatus(text); break;
     case 5:
-      if (auto threads = ParseCpuThreads(text); threads.ok()) {
+      if (auto threads = ParseCpuThreads(text); threads.has_value()) {
         CHECK_INVARIANT(threads->size() <= 4096);
       }
       break;
     case 6: (void)ParseAccel(text); break;
     case 7:
-      if (auto sets = ParseInfoRegistersAll(text); sets.ok()) CHECK_INVARIANT(sets->size() <= 4096);
+      if (auto sets = ParseInfoRegistersAll(text); sets.has_value()) CHECK_INVARIANT(sets->size() <= 4096);
       break;
   }
 }
