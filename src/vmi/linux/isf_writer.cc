@@ -125,7 +125,7 @@ class IsfBuilder {
   void Enum(uint32_t id, const btf_type* t);
   void UserTypes();
   void UserType(uint32_t id, const btf_type* t);
-  void Field(const btf_type* t, uint16_t i, std::unordered_set<std::string_view>* seen);
+  void Field(const btf_type* t, uint16_t i, std::unordered_set<std::string>* seen);
   void Symbols();
   void Symbol(const vmi::Symbol& s);
 
@@ -148,32 +148,34 @@ class IsfBuilder {
 
 // --- Names ---
 
-std::string IsfBuilder::ClaimUser(std::string_view name, uint32_t id) {
+// `name`, or when it is taken `<name>_btf<id>` (then `_2`, `_3`, ...: a hostile BTF may use
+// those names too), so JSON keys never repeat.
+std::string Claim(std::unordered_map<std::string, uint32_t>& taken, std::string_view name,
+                  uint32_t id) {
   std::string n(name);
-  if (!user_names_.emplace(n, id).second) {
-    n = fmt::format("{}_btf{}", name, id);
-    user_names_.emplace(n, id);
+  for (int i = 1; !taken.emplace(n, id).second; ++i) {
+    n = i == 1 ? fmt::format("{}_btf{}", name, id) : fmt::format("{}_btf{}_{}", name, id, i);
   }
   return n;
 }
 
+std::string IsfBuilder::ClaimUser(std::string_view name, uint32_t id) {
+  return Claim(user_names_, name, id);
+}
+
 std::string IsfBuilder::ClaimEnum(std::string_view name, uint32_t id) {
-  std::string n(name);
-  if (!enum_names_.emplace(n, id).second) {
-    n = fmt::format("{}_btf{}", name, id);
-    enum_names_.emplace(n, id);
-  }
-  return n;
+  return Claim(enum_names_, name, id);
 }
 
 // Same name and same layout: one entry. A name with another layout gets a new name.
 std::string IsfBuilder::ClaimBase(std::string_view name, uint32_t id, BaseType type) {
-  std::string n = name.empty() ? fmt::format("base{}", id) : std::string(name);
-  auto [it, inserted] = base_types_.emplace(n, type);
-  if (inserted || it->second == type) return n;
-  n = fmt::format("{}_btf{}", n, id);
-  base_types_.emplace(n, type);
-  return n;
+  std::string base = name.empty() ? fmt::format("base{}", id) : std::string(name);
+  std::string n = base;
+  for (int i = 1;; ++i) {
+    auto [it, inserted] = base_types_.emplace(n, type);
+    if (inserted || it->second == type) return n;
+    n = i == 1 ? fmt::format("{}_btf{}", base, id) : fmt::format("{}_btf{}_{}", base, id, i);
+  }
 }
 
 // The integer type an enum is stored in, by the names DWARF (and so BTF) gives C's integers.
@@ -492,8 +494,7 @@ void IsfBuilder::Enums() {
   w_.EndObject();
 }
 
-void IsfBuilder::Field(const btf_type* t, uint16_t i,
-                       std::unordered_set<std::string_view>* seen) {
+void IsfBuilder::Field(const btf_type* t, uint16_t i, std::unordered_set<std::string>* seen) {
   const btf_member& m = btf_members(t)[i];
   uint64_t bits = btf_member_bit_offset(t, i);
   uint32_t length = btf_member_bitfield_size(t, i);
@@ -503,7 +504,9 @@ void IsfBuilder::Field(const btf_type* t, uint16_t i,
   const btf_type* type = Type(stripped);
   if (name.empty()) {  // an anonymous struct or union: its members belong to the outer type
     if (type == nullptr || !btf_is_composite(type) || bits % 8 != 0) return;
-    w_.Key(fmt::format("unnamed_field_{}", i));
+    std::string key = fmt::format("unnamed_field_{}", i);
+    while (!seen->insert(key).second) key += '_';  // a hostile member may have that name
+    w_.Key(key);
     w_.BeginObject();
     w_.Key("offset");
     w_.Uint(bits / 8);
@@ -513,7 +516,7 @@ void IsfBuilder::Field(const btf_type* t, uint16_t i,
     Descriptor(stripped, depth);
     return w_.EndObject();
   }
-  if (!seen->insert(name).second) return;
+  if (!seen->insert(std::string(name)).second) return;
   if (length == 0) {
     if (bits % 8 != 0) return;
     w_.Key(name);
@@ -560,7 +563,7 @@ void IsfBuilder::UserType(uint32_t id, const btf_type* t) {
   w_.Key("fields");
   w_.BeginObject();
   if (btf_is_composite(t)) {
-    std::unordered_set<std::string_view> seen;
+    std::unordered_set<std::string> seen;
     for (uint16_t i = 0; i < btf_vlen(t) && !Full(); ++i) Field(t, i, &seen);
   }
   w_.EndObject();

@@ -304,6 +304,40 @@ TEST(IsfWriterTest, HostileNamesStayValidJson) {
   EXPECT_TRUE(ParseIsf(out->json, "names.json"));
 }
 
+// Names a hostile BTF picks to collide with the writer's own never make a JSON key repeat
+// (a repeated key would silently drop a type: every parser keeps one of them).
+TEST(IsfWriterTest, GeneratedNamesNeverCollide) {
+  BtfBuilder b;
+  int i32 = btf__add_int(b.get(), "int", 4, BTF_INT_SIGNED);  // 1
+  btf__add_struct(b.get(), "s_btf4", 4);                      // 2: what 4 would be called
+  btf__add_field(b.get(), "a", i32, 0, 0);
+  btf__add_struct(b.get(), "s", 4);  // 3
+  btf__add_field(b.get(), "a", i32, 0, 0);
+  btf__add_struct(b.get(), "s", 8);  // 4: a second "s"
+  btf__add_field(b.get(), "a", i32, 0, 0);
+  int anon = btf__add_union(b.get(), nullptr, 4);  // 5
+  btf__add_field(b.get(), "u", i32, 0, 0);
+  btf__add_struct(b.get(), "unnamed_5", 4);  // 6: what 5 would be called
+  btf__add_struct(b.get(), "m", 8);          // 7
+  btf__add_field(b.get(), "unnamed_field_1", i32, 0, 0);
+  btf__add_field(b.get(), nullptr, anon, 32, 0);
+  auto bytes = b.Bytes();
+  SymbolTable symbols;
+  auto out = WriteIsf({.btf = bytes, .symbols = &symbols});
+  ASSERT_TRUE(out) << out.error().ToString();
+  Json j = Parse(*out);
+  EXPECT_EQ(Errors(j), "");
+  EXPECT_EQ(j["user_types"].size(), out->user_types);
+  EXPECT_EQ(out->user_types, 6u);
+  EXPECT_EQ(j["user_types"]["s_btf4_2"]["size"], 8);
+  EXPECT_EQ(j["user_types"]["unnamed_5"]["kind"], "struct");
+  EXPECT_EQ(j["user_types"]["unnamed_5_btf5"]["kind"], "union");
+  const Json& m = j["user_types"]["m"]["fields"];
+  EXPECT_EQ(m.size(), 2u);
+  EXPECT_EQ(m["unnamed_field_1_"]["offset"], 4);
+  EXPECT_EQ(m["unnamed_field_1_"]["type"]["name"], "unnamed_5_btf5");
+}
+
 // --- The real guests ---
 
 // The guest's /proc/kallsyms core-kernel lines, first of each name.
