@@ -4,6 +4,7 @@
 #include <bpf/libbpf.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -630,7 +631,10 @@ void IsfBuilder::Symbols() {
 
 void IsfBuilder::Build() {
   NameTypes();
-  out_.json.reserve(32u << 20);
+  // About what a kernel gives (10 MB from 4 MB of BTF and 90,000 symbols), so the text is
+  // rarely copied as it grows; the cap bounds what a hostile size could ask.
+  out_.json.reserve(std::min<uint64_t>(
+      limits_.max_bytes, 2 * uint64_t{source_.btf.size()} + 64 * source_.symbols->size()));
   w_.BeginObject();
   Symbols();
   Enums();
@@ -653,6 +657,7 @@ int SilentPrint(enum libbpf_print_level, const char*, va_list) { return 0; }
 
 Result<IsfOutput> WriteIsf(const IsfSource& source, const IsfLimits& limits) {
   if (source.btf.empty()) return BadDataError("ISF: no BTF");
+  if (source.symbols == nullptr) return InvalidArgumentError("ISF: no symbol table");
   static std::once_flag silence;
   std::call_once(silence, [] { libbpf_set_print(SilentPrint); });
   errno = 0;
