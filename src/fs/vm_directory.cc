@@ -6,6 +6,7 @@
 
 #include "fs/memory_files.h"
 #include "fs/os_directories.h"
+#include "fs/symbol_file_directories.h"
 #include "fs/text_file.h"
 
 namespace vmemfs::fs {
@@ -119,6 +120,7 @@ class VmProvider : public DirectoryProvider {
     if (view->os) {
       names.push_back("proc");
       names.push_back("symbols");
+      for (std::string& dir : SymbolFileDirectoryNames(*view)) names.push_back(std::move(dir));
     }
     return names;
   }
@@ -144,6 +146,9 @@ class VmProvider : public DirectoryProvider {
     }
     if ((name == "proc" || name == "symbols") && view->os) {
       return MakeOsDirectory(guest_, view, name);
+    }
+    if (view->os) {
+      if (auto dir = MakeSymbolFileDirectory(view, name)) return dir;
     }
     return std::optional<Entry>();
   }

@@ -10,6 +10,7 @@
 #define VMEMFS_VMI_OS_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -55,6 +56,15 @@ class Process {
   virtual Result<std::string> MapsText() = 0;  // /proc/<pid>/maps
 };
 
+// A file that analysis tools read to understand one kernel (a Volatility 3 ISF, ...): where it
+// goes in the VM directory and how it is made. Making it may take seconds and give tens of
+// MiB, so it is made at most once per kernel, when first used, never to list a directory.
+struct SymbolFile {
+  std::string directory;  // "isf"
+  std::string name;       // "6.1.0-13-cloud-amd64.json"
+  std::function<Result<std::string>()> make;
+};
+
 // Thread safety: every method may be called concurrently.
 class OperatingSystem {
  public:
@@ -77,6 +87,8 @@ class OperatingSystem {
   // The kernel's and modules' symbols (empty when none were found); the modules' are those
   // loaded when this kernel was found.
   virtual const SymbolTable& Symbols() const = 0;
+  // Files for analysis tools this kernel can have (none by default); cheap to call.
+  virtual std::vector<SymbolFile> SymbolFiles() { return {}; }
 
   // True while the kernel this object describes still runs (a cheap check: its identity note
   // and page tables are where they were). False or an error: the Guest drops this object.

@@ -297,6 +297,8 @@ std::vector<Fact> LinuxOs::Describe() {
     if (!report.stopped.ok()) value += " (stopped " + report.stopped.message() + ")";
     facts.push_back({"modules", value, "the kernel's module list (`modules`)"});
   }
+  std::lock_guard lock(isf_mu_);
+  if (isf_fact_) facts.push_back(*isf_fact_);
   return facts;
 }
 

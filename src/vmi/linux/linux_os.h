@@ -52,6 +52,8 @@ class LinuxOs : public OperatingSystem, public std::enable_shared_from_this<Linu
   Result<std::shared_ptr<vmi::Process>> Process(int32_t pid) override;
   Result<std::string> ModulesText() override;
   const SymbolTable& Symbols() const override { return symbols_; }
+  // isf/<release>.json (kernel_isf.h) when the kernel has BTF.
+  std::vector<SymbolFile> SymbolFiles() override;
   Result<bool> StillRunning() override;
 
   // --- For LinuxProcess ---
@@ -107,6 +109,9 @@ class LinuxOs : public OperatingSystem, public std::enable_shared_from_this<Linu
   std::optional<PathLayout> path_layout_;
   std::optional<ModuleLayout> module_layout_;
   std::vector<Fact> facts_;  // found at creation, including what failed
+
+  std::mutex isf_mu_;
+  std::optional<Fact> isf_fact_;  // GUARDED_BY(isf_mu_): how the ISF was made, once it was
 
   std::mutex tasks_mu_;
   std::shared_ptr<const TaskSnapshot> tasks_;  // GUARDED_BY(tasks_mu_)

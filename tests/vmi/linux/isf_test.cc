@@ -306,6 +306,46 @@ TEST_P(IsfRealGuestTest, WholeOsLayerWorksFromIsfAlone) {
   EXPECT_GT(maps, 0);
 }
 
+// The ISF vmemfs writes for a guest (isf/<release>.json), given back to vmemfs as --isf in
+// place of the guest's BTF and kallsyms: the whole OS layer gives the same tasks and maps.
+TEST_P(IsfRealGuestTest, GeneratedIsfGivesTheSameProcessesAsBtf) {
+  std::string dir = ::vmemfs::testing::GuestRoot() + "/" + GetParam();
+  if (!std::filesystem::exists(dir + "/raw.mem")) GTEST_SKIP() << "no test guest at " << dir;
+  auto base = OpenReal(dir);
+  ASSERT_TRUE(base);
+  auto files = base->os().SymbolFiles();
+  ASSERT_EQ(files.size(), 1u);
+  auto text = files[0].make();
+  ASSERT_TRUE(text) << text.error().ToString();
+  std::string path = ::testing::TempDir() + "/vmemfs_generated_" + GetParam() + ".json";
+  std::ofstream(path) << *text;
+
+  OsOverrides overrides;
+  overrides.isf = path;
+  auto with = OpenReal(dir, overrides);
+  ASSERT_TRUE(with);
+  std::string info = Describe(with->os());
+  EXPECT_NE(info.find("types: ISF " + path), std::string::npos) << info;
+  EXPECT_EQ(info.find("BTF"), std::string::npos) << info;
+  EXPECT_EQ(with->os().Symbols().Lookup("init_task")->address,
+            base->os().Symbols().Lookup("init_task")->address);
+
+  auto tasks = Names(with->os());
+  ASSERT_GT(tasks.size(), 300u);
+  EXPECT_EQ(tasks, Names(base->os()));
+  int maps = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir + "/truth/maps")) {
+    int pid = std::stoi(e.path().stem().string());
+    auto process = with->os().Process(pid);
+    ASSERT_TRUE(process) << pid << ": " << process.error().ToString();
+    auto maps_text = (*process)->MapsText();
+    ASSERT_TRUE(maps_text) << pid << ": " << maps_text.error().ToString();
+    EXPECT_EQ(*maps_text, ReadAll(e.path())) << "pid " << pid;
+    ++maps;
+  }
+  EXPECT_GT(maps, 0);
+}
+
 INSTANTIATE_TEST_SUITE_P(Guests, IsfRealGuestTest, ::testing::Values("l4", "l5"));
 
 }  // namespace
