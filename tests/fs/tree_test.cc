@@ -114,7 +114,7 @@ TEST(TreeTest, ANewGenerationConfirmsOrReplacesEntriesByIdentity) {
   Ino a = tree.Lookup(*proc, "100").value()->ino;
   Ino b = tree.Lookup(*proc, "200").value()->ino;
   // Same generation: no new make.
-  tree.Lookup(*proc, "100");
+  ASSERT_TRUE(tree.Lookup(*proc, "100"));
   EXPECT_EQ(p->makes.load(), 2);
   // The guest moved on: pid 100 is the same task, pid 200 was reused by another one.
   names["200"] = 99;
