@@ -288,6 +288,25 @@ TEST_P(SparseSnapshotTest, KvmemHoldsTheKernelsMappedMemory) {
   EXPECT_GE(std::stoi(strings.out), 1) << strings.err;
 }
 
+// info prints phys_base in hex, as crash's -m phys_base= takes it: the kernel's unsigned
+// value, which the guest's own /proc/iomem ("Kernel code" starts at _text's physical address)
+// and kallsyms (_text's virtual address) give: phys = virt - __START_KERNEL_map + phys_base.
+TEST_P(SparseSnapshotTest, InfoPrintsPhysBaseInHex) {
+  const uint64_t text = TruthSymbol(GetParam().guest, "_text");
+  ASSERT_NE(text, 0u);
+  uint64_t code = 0;
+  for (const std::string& line : Lines(ReadFile(GuestDir(GetParam().guest) + "/truth/iomem.txt"))) {
+    if (line.ends_with(" : Kernel code")) {
+      code = std::stoull(line.substr(line.find_first_not_of(' ')), nullptr, 16);
+    }
+  }
+  ASSERT_NE(code, 0u) << "the guest printed no Kernel code range";
+  const uint64_t start_kernel_map = 0xffffffff80000000;
+  std::stringstream want;
+  want << "0x" << std::hex << code - (text - start_kernel_map);
+  EXPECT_EQ(InfoValue(ReadFile(vm("info")), "phys-base"), want.str());
+}
+
 TEST_P(SparseSnapshotTest, YaraOverTheVmDirectoryFindsEveryMarker) {
   ExpectYaraFindsEveryMarker(vm(), GetParam().guest);
 }
