@@ -3,8 +3,11 @@
 // in files they can map; yara -r over a VM directory finds the markers the guests planted;
 // QEMU's BIOS ROM in an ELF snapshot is ROM, not RAM. Every check runs the tool users run and
 // compares with what the guest and QEMU said (tools/guest/README.md).
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -278,6 +281,14 @@ TEST_P(SparseSnapshotTest, KvmemHoldsTheKernelsMappedMemory) {
     EXPECT_LE(end - start, 1ull << 30) << name;
     if (banner >= start && banner - start < end - start) {
       read_banner = PreadAt(e.path(), banner - start, text.size()) == text;
+      // Whole-file tools map it whole, as yara does.
+      const int fd = open(e.path().c_str(), O_RDONLY);
+      ASSERT_GE(fd, 0);
+      void* map = mmap(nullptr, end - start, PROT_READ, MAP_PRIVATE, fd, 0);
+      close(fd);
+      ASSERT_NE(map, MAP_FAILED) << name;
+      EXPECT_EQ(std::string(static_cast<const char*>(map) + (banner - start), text.size()), text);
+      munmap(map, end - start);
     }
     ++files;
   }
