@@ -36,6 +36,16 @@ struct FileExtent {
   uint64_t length;
 };
 
+// Read-only memory of the guest (firmware, option ROMs, RAM its chipset maps read-only), as
+// the source knows it. See rom.h for which of it a driver serves.
+struct RomRange {
+  uint64_t start;
+  uint64_t end;     // exclusive
+  std::string how;  // how the source knows it is ROM
+  bool in_ranges;   // readable through ranges(); false: above the highest RAM, left out
+  bool operator==(const RomRange&) const = default;
+};
+
 // Whether a live VM runs. Snapshots have no run state.
 enum class RunState { kRunning, kPaused, kGone };
 std::string_view RunStateName(RunState state);  // "running", "paused", "gone"
@@ -52,8 +62,11 @@ class Driver {
   // Short name of the backend: "snapshot", "qemu", ...
   virtual std::string_view kind() const = 0;
 
-  // Guest RAM: sorted by start, non-overlapping, non-empty, never changes after open.
+  // Guest RAM: sorted by start, non-overlapping, non-empty, never changes after open. ROM
+  // below the highest RAM is included (rom.h), ROM above it is not.
   virtual std::span<const PhysRange> ranges() const = 0;
+  // The ROM the source knows of, sorted. Default: none known.
+  virtual std::span<const RomRange> rom() const { return {}; }
 
   // Reads exactly out.size() bytes at guest-physical `pa`.
   // Errors: kFault (address() = first byte outside RAM), kOs/kUnavailable when the backend

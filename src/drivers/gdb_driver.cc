@@ -207,6 +207,7 @@ class GdbDriver final : public Driver {
 
   std::string_view kind() const override { return "gdb"; }
   std::span<const PhysRange> ranges() const override { return ram_.ranges(); }
+  std::span<const RomRange> rom() const override { return rom_; }
   bool live() const override { return true; }
   bool writable() const override { return writable_; }
   unsigned vcpu_count() const override { return static_cast<unsigned>(threads_.size()); }
@@ -455,6 +456,7 @@ class GdbDriver final : public Driver {
     if (remote_->gone()) return UnavailableError(remote_->name() + ": gdb stub is gone");
     Result<std::vector<MtreeRange>> layout =
         reply == "OK" ? ParseMtreeMemory(text) : BadDataError("no monitor behind the stub");
+    if (layout) rom_ = TakeRom(*layout);
     if (!layout || layout->empty()) {
       return UnsupportedError(
           remote_->name() + ": cannot find the RAM layout (" +
@@ -470,6 +472,7 @@ class GdbDriver final : public Driver {
   const bool writable_;
   // Set by Init, then constant.
   PhysMap<> ram_;
+  std::vector<RomRange> rom_;
   std::vector<std::string> threads_;  // thread id of vCPU i, as the stub spells it
   std::string ram_source_;
   // Guarded by remote_->mutex().

@@ -123,6 +123,7 @@ class LibvirtDriver final : public Driver {
     if (State() == RunState::kGone) return UnavailableError("domain " + name_ + " is not running");
     monitor_ = std::make_unique<LibvirtMonitor>(dom_.get(), "libvirt domain " + name_);
     VMEMFS_ASSIGN_OR_RETURN(std::vector<HostRange> host, ReadHostRanges(*monitor_));
+    rom_ = TakeRom(host);
     VMEMFS_ASSIGN_OR_RETURN(ram_, PhysMap<>::FromRanges(MergedRanges(host)));
     VMEMFS_ASSIGN_OR_RETURN(std::string regs, monitor_->Hmp("info registers -a"));
     VMEMFS_ASSIGN_OR_RETURN(std::vector<RegisterSet> cpus, ParseInfoRegistersAll(regs));
@@ -132,6 +133,7 @@ class LibvirtDriver final : public Driver {
 
   std::string_view kind() const override { return "libvirt"; }
   std::span<const PhysRange> ranges() const override { return ram_.ranges(); }
+  std::span<const RomRange> rom() const override { return rom_; }
   bool live() const override { return true; }
   bool writable() const override { return writable_ && memory_ != nullptr; }
   unsigned vcpu_count() const override { return vcpus_; }
@@ -310,6 +312,7 @@ class LibvirtDriver final : public Driver {
   std::string uuid_;
   std::unique_ptr<LibvirtMonitor> monitor_;
   PhysMap<> ram_;
+  std::vector<RomRange> rom_;
   unsigned vcpus_ = 0;
   std::optional<QemuProcess> qemu_;
   std::string access_how_;  // why memory is read the way it is

@@ -86,12 +86,13 @@ class GoneWatcher {
 class QemuDriver final : public Driver {
  public:
   QemuDriver(std::unique_ptr<QmpClient> qmp, QemuProcess process,
-             std::unique_ptr<QemuMemory> memory, PhysMap<> ram, unsigned vcpus, std::string accel,
-             bool writable)
+             std::unique_ptr<QemuMemory> memory, PhysMap<> ram, std::vector<RomRange> rom,
+             unsigned vcpus, std::string accel, bool writable)
       : qmp_(std::move(qmp)),
         process_(std::move(process)),
         memory_(std::move(memory)),
         ram_(std::move(ram)),
+        rom_(std::move(rom)),
         vcpus_(vcpus),
         accel_(std::move(accel)),
         writable_(writable),
@@ -99,6 +100,7 @@ class QemuDriver final : public Driver {
 
   std::string_view kind() const override { return "qemu"; }
   std::span<const PhysRange> ranges() const override { return ram_.ranges(); }
+  std::span<const RomRange> rom() const override { return rom_; }
   bool live() const override { return true; }
   bool writable() const override { return writable_; }
   unsigned vcpu_count() const override { return vcpus_; }
@@ -159,6 +161,7 @@ class QemuDriver final : public Driver {
   const QemuProcess process_;
   const std::unique_ptr<QemuMemory> memory_;
   const PhysMap<> ram_;
+  const std::vector<RomRange> rom_;
   const unsigned vcpus_;
   const std::string accel_;
   const bool writable_;
@@ -175,13 +178,14 @@ Result<std::unique_ptr<Driver>> Open(const std::string& path, const OpenOptions&
   VMEMFS_ASSIGN_OR_RETURN(std::string kvm_json, qmp->Qmp("query-kvm", ""));
   VMEMFS_ASSIGN_OR_RETURN(std::string accel, ParseAccel(kvm_json));
   VMEMFS_ASSIGN_OR_RETURN(std::vector<HostRange> host, ReadHostRanges(*qmp));
+  std::vector<RomRange> rom = TakeRom(host);
   VMEMFS_ASSIGN_OR_RETURN(PhysMap<> ram, PhysMap<>::FromRanges(MergedRanges(host)));
   VMEMFS_ASSIGN_OR_RETURN(
       std::unique_ptr<QemuMemory> memory,
       QemuMemory::Open(process.pid, std::move(host), options.writable, qemu_options.access));
-  return std::unique_ptr<Driver>(
-      new QemuDriver(std::move(qmp), std::move(process), std::move(memory), std::move(ram),
-                     static_cast<unsigned>(threads.size()), std::move(accel), options.writable));
+  return std::unique_ptr<Driver>(new QemuDriver(
+      std::move(qmp), std::move(process), std::move(memory), std::move(ram), std::move(rom),
+      static_cast<unsigned>(threads.size()), std::move(accel), options.writable));
 }
 
 }  // namespace

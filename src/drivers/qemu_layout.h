@@ -8,7 +8,9 @@
 #ifndef VMEMFS_DRIVERS_QEMU_LAYOUT_H_
 #define VMEMFS_DRIVERS_QEMU_LAYOUT_H_
 
+#include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,6 +19,7 @@
 #include "drivers/driver.h"
 #include "drivers/qemu_monitor.h"
 #include "drivers/registers.h"
+#include "drivers/rom.h"
 
 namespace vmemfs::drivers {
 
@@ -43,6 +46,23 @@ struct HostRange {
 // Device memory ("ramd", "romd") and I/O are left out: reading them can have side effects.
 // Errors: kBadData (no such FlatView, malformed or overlapping lines, > 4096 ranges).
 Result<std::vector<MtreeRange>> ParseMtreeMemory(std::string_view text);
+
+// The ranges QEMU calls "rom" (its BIOS, a PAM window's read-only view of RAM), with those
+// above the highest RAM taken out of `ranges` (rom.h). Range: MtreeRange or HostRange.
+template <typename Range>
+std::vector<RomRange> TakeRom(std::vector<Range>& ranges) {
+  std::vector<MemoryPart> parts;
+  for (const Range& r : ranges) {
+    parts.push_back({r.start, r.end,
+                     r.readonly
+                         ? std::optional<std::string>("info mtree -f: rom, region " + r.region)
+                         : std::nullopt});
+  }
+  size_t kept = 0;
+  std::vector<RomRange> rom = SplitRom(parts, kept);
+  ranges.erase(ranges.begin() + static_cast<std::ptrdiff_t>(kept), ranges.end());
+  return rom;
+}
 
 // The host address in `gpa2hva` output ("Host virtual address for 0x1000 (ram) is 0x7f..").
 // Errors: kFault when QEMU says the address is not RAM, kBadData for anything else.

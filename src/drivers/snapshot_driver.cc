@@ -8,6 +8,7 @@
 #include "drivers/lime.h"
 #include "drivers/mapped_file.h"
 #include "drivers/phys_map.h"
+#include "drivers/rom.h"
 #include "drivers/snapshot_layout.h"
 
 namespace vmemfs::drivers {
@@ -19,7 +20,7 @@ namespace {
 using FileRun = PhysRun<uint64_t>;
 
 // REQUIRES: `segments` satisfies the SnapshotLayout contract (sorted, disjoint, non-empty).
-std::vector<FileRun> MergeSegments(const std::vector<SnapshotSegment>& segments) {
+std::vector<FileRun> MergeSegments(std::span<const SnapshotSegment> segments) {
   std::vector<FileRun> runs;
   for (const SnapshotSegment& s : segments) {
     if (!runs.empty() && runs.back().end == s.phys_start &&
@@ -32,6 +33,23 @@ std::vector<FileRun> MergeSegments(const std::vector<SnapshotSegment>& segments)
   return runs;
 }
 
+// The ROM of a snapshot: an ELF core's firmware at the reset vector (rom.h); raw files and
+// LiME (which holds only the guest's System RAM) mark none. Sets `kept` to the number of
+// leading segments that are served.
+std::vector<RomRange> SnapshotRom(const SnapshotLayout& layout, size_t& kept) {
+  std::vector<MemoryPart> parts;
+  uint64_t prev_end = 0;
+  for (const SnapshotSegment& s : layout.segments) {
+    const uint64_t end = s.phys_start + s.size;
+    parts.push_back({s.phys_start, end,
+                     layout.format.starts_with("elf")
+                         ? ResetVectorFirmware(s.phys_start, end, prev_end)
+                         : std::nullopt});
+    prev_end = end;
+  }
+  return SplitRom(parts, kept);
+}
+
 // How ParseSnapshot recognised `format`.
 std::string FormatHow(std::string_view format) {
   if (format == "raw") return "no ELF or LiME magic: the whole file is RAM from address 0";
@@ -42,15 +60,17 @@ std::string FormatHow(std::string_view format) {
 class SnapshotDriver final : public Driver {
  public:
   SnapshotDriver(std::string path, MappedFile file, SnapshotLayout layout, PhysMap<uint64_t> runs,
-                 bool writable)
+                 std::vector<RomRange> rom, bool writable)
       : path_(std::move(path)),
         file_(std::move(file)),
         layout_(std::move(layout)),
         writable_(writable),
-        runs_(std::move(runs)) {}
+        runs_(std::move(runs)),
+        rom_(std::move(rom)) {}
 
   std::string_view kind() const override { return "snapshot"; }
   std::span<const PhysRange> ranges() const override { return runs_.ranges(); }
+  std::span<const RomRange> rom() const override { return rom_; }
   bool writable() const override { return writable_; }
   unsigned vcpu_count() const override { return static_cast<unsigned>(layout_.vcpus.size()); }
   std::optional<std::string> VmcoreInfo() const override { return layout_.vmcoreinfo; }
@@ -109,6 +129,7 @@ class SnapshotDriver final : public Driver {
   const SnapshotLayout layout_;
   const bool writable_;
   const PhysMap<uint64_t> runs_;  // values: file offsets
+  const std::vector<RomRange> rom_;
 };
 
 Result<SnapshotLayout> ParseSnapshot(std::span<const std::byte> bytes) {
@@ -123,11 +144,15 @@ Result<std::unique_ptr<Driver>> OpenSnapshot(const std::string& path, const Open
   VMEMFS_ASSIGN_OR_RETURN(MappedFile file, MappedFile::Open(path, options.writable));
   Result<SnapshotLayout> layout = ParseSnapshot(file.bytes());
   if (!layout) return layout.error().WithContext(path);
-  if (layout->segments.empty()) return BadDataError(path + ": no guest RAM in the file");
-  Result<PhysMap<uint64_t>> runs = PhysMap<uint64_t>::Create(MergeSegments(layout->segments));
+  size_t kept = 0;
+  std::vector<RomRange> rom = SnapshotRom(*layout, kept);
+  if (kept == 0) return BadDataError(path + ": no guest RAM in the file");
+  Result<PhysMap<uint64_t>> runs =
+      PhysMap<uint64_t>::Create(MergeSegments(std::span(layout->segments).first(kept)));
   if (!runs) return runs.error().WithContext(path);
   return std::unique_ptr<Driver>(new SnapshotDriver(path, std::move(file), *std::move(layout),
-                                                    *std::move(runs), options.writable));
+                                                    *std::move(runs), std::move(rom),
+                                                    options.writable));
 }
 
 }  // namespace vmemfs::drivers

@@ -50,7 +50,7 @@ struct stat AttrOf(const Server& server, const Node& node) {
     st.st_mode = S_IFREG | (node.file->writable() ? 0600 : 0400);
     st.st_nlink = 1;
     st.st_size = static_cast<off_t>(node.file->Size());
-    st.st_blocks = (st.st_size + 511) / 512;
+    st.st_blocks = static_cast<blkcnt_t>((node.file->DataBytes() + 511) / 512);
   }
   st.st_blksize = 4096;
   return st;

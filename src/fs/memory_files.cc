@@ -3,6 +3,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <mutex>
+
+#include "vmi/mapped_memory.h"
 
 namespace vmemfs::fs {
 namespace {
@@ -75,13 +78,33 @@ class MemoryFile : public File {
     h->direct_io = guest_.live();
     return std::unique_ptr<Handle>(std::move(h));
   }
+  // Counted once per generation of the guest (once for a snapshot, at most once a second
+  // for a running VM); a count that fails keeps the last one.
+  uint64_t DataBytes() override {
+    const uint64_t generation = guest_.generation();
+    std::lock_guard lock(count_mu_);
+    if (counted_ && counted_generation_ == generation) return count_;
+    if (Result<uint64_t> n = CountDataBytes()) {
+      count_ = *n;
+      counted_ = true;
+      counted_generation_ = generation;
+    }
+    return count_;
+  }
   virtual Status Plan(uint64_t offset, uint64_t length, ReadPlan& plan) = 0;
   virtual Status Store(uint64_t offset, std::span<const std::byte> data) = 0;
   virtual Result<uint64_t> Seek(uint64_t offset, int whence) = 0;
+  virtual Result<uint64_t> CountDataBytes() = 0;
   Guest& guest() { return guest_; }
 
  protected:
   Guest& guest_;
+
+ private:
+  std::mutex count_mu_;  // held while counting: concurrent stats wait for one count
+  bool counted_ = false;
+  uint64_t counted_generation_ = 0;
+  uint64_t count_ = 0;
 };
 
 Status MemoryHandle::Read(uint64_t offset, size_t size, ReadPlan& plan) {
@@ -116,6 +139,10 @@ class PhysicalMemoryFile : public MemoryFile {
 
   Status Store(uint64_t offset, std::span<const std::byte> data) override {
     return guest_.WritePhys(offset, data);
+  }
+
+  Result<uint64_t> CountDataBytes() override {
+    return vmi::BytesInRanges(guest_.ranges(), 0, Size());
   }
 
   Result<uint64_t> Seek(uint64_t offset, int whence) override {
@@ -162,6 +189,14 @@ class VirtualMemoryFile : public MemoryFile {
   Status Store(uint64_t offset, std::span<const std::byte> data) override {
     VMEMFS_ASSIGN_OR_RETURN(vmi::AddressSpace space, Space());
     return guest_.WriteVirtual(space, vmi::OffsetToVirtual(mode_, base_ + offset), data);
+  }
+
+  // Mapped RAM pages, counted in one walk of the page tables (an estimate past its budget).
+  Result<uint64_t> CountDataBytes() override {
+    VMEMFS_ASSIGN_OR_RETURN(vmi::AddressSpace space, Space());
+    VMEMFS_ASSIGN_OR_RETURN(vmi::MappedBytes counted,
+                            vmi::CountMappedRam(guest_, space, base_, size_));
+    return counted.bytes;
   }
 
   Result<uint64_t> Seek(uint64_t offset, int whence) override {

@@ -95,8 +95,12 @@ Status AddTaskFiles(Tree& tree, Ino dir, const Context& ctx, ProcessRef process)
                           }))
                  .status());
   auto space = [process] { return process->UserSpace(); };
-  VMEMFS_TRY(
-      tree.AddFile(dir, "mem", MakeVirtualMemoryFile(*ctx.guest, ctx.mode(), space)).status());
+  // User space only: the kernel half of a process's tables is kmem, and counted in every mem
+  // it made `du` of a VM directory hundreds of times its RAM.
+  VMEMFS_TRY(tree.AddFile(dir, "mem",
+                          MakeVirtualWindowFile(*ctx.guest, ctx.mode(), space, 0,
+                                                vmi::UserSpaceEnd(ctx.mode())))
+                 .status());
   return tree.AddDirectory(dir, "vmem", std::make_unique<VmemProvider>(ctx, process)).status();
 }
 

@@ -4,6 +4,7 @@
 
 #include <charconv>
 
+#include "fs/kvmem_directory.h"
 #include "fs/memory_files.h"
 #include "fs/os_directories.h"
 #include "fs/symbol_file_directories.h"
@@ -116,7 +117,10 @@ class VmProvider : public DirectoryProvider {
     if (guest_.live()) names.push_back("ctl");
     if (guest_.vcpu_count() > 0) names.push_back("vcpu");
     auto view = guest_.Kernel();
-    if (view->space) names.push_back("kmem");
+    if (view->space) {
+      names.push_back("kmem");
+      names.push_back("kvmem");
+    }
     if (view->os) {
       names.push_back("proc");
       names.push_back("symbols");
@@ -144,6 +148,7 @@ class VmProvider : public DirectoryProvider {
           MakeVirtualMemoryFile(guest_, mode, [this] { return KernelSpace(guest_); }),
           /*identity=*/static_cast<uint64_t>(mode) + 1);
     }
+    if (name == "kvmem" && view->space) return MakeKvmemDirectory(guest_, view);
     if ((name == "proc" || name == "symbols") && view->os) {
       return MakeOsDirectory(guest_, view, name);
     }

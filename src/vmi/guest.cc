@@ -130,6 +130,11 @@ std::vector<Fact> Guest::Describe() {
   for (const auto& r : ranges()) {
     facts.push_back({"ram-range", fmt::format("0x{:x}-0x{:x}", r.start, r.end - 1), ""});
   }
+  for (const drivers::RomRange& r : driver_->rom()) {
+    facts.push_back({"rom-range", fmt::format("0x{:x}-0x{:x}", r.start, r.end - 1),
+                     r.how + (r.in_ranges ? "; readable in pmem (RAM above it)"
+                                          : "; not in pmem (no RAM above it)")});
+  }
   facts.push_back({"vcpus", std::to_string(vcpu_count()), ""});
   facts.push_back({"vmcoreinfo-in-source", CarriedVmcoreInfo() ? "yes" : "no", ""});
   std::shared_ptr<const KernelView> kernel = Kernel();

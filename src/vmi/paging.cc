@@ -137,50 +137,87 @@ bool IsCanonical(PagingMode mode, uint64_t va) {
   return OffsetToVirtual(mode, VirtualToOffset(mode, va)) == va;
 }
 
-// Depth-first search for the first present leaf in [start, limit) (file offsets). Each table is
-// read once per visit, from the first relevant entry to its end; a table outside RAM is skipped.
-class Scanner {
+// Depth-first walk over the present leaves in [start, limit) (file offsets), for a
+// MappingVisitor. Each table is read once per visit, from the first relevant entry to its end;
+// a table outside RAM is skipped.
+class Walker {
  public:
-  Scanner(PhysicalMemory& mem, PagingMode mode, uint64_t limit)
-      : mem_(mem), mode_(mode), spec_(Spec(mode)), limit_(limit) {}
+  Walker(PhysicalMemory& mem, PagingMode mode, uint64_t limit, uint64_t budget,
+         MappingVisitor& visitor)
+      : mem_(mem),
+        mode_(mode),
+        spec_(Spec(mode)),
+        limit_(limit),
+        budget_(budget),
+        visitor_(visitor) {}
+
+  struct Outcome {
+    bool go_on;     // false: the visitor stopped the walk
+    bool complete;  // every present entry below was walked
+  };
 
   // `base` is the file offset the table at `table` starts to cover; start >= base.
-  Result<std::optional<Mapping>> Scan(int level, uint64_t table, uint64_t base, uint64_t start,
-                                      Access access) {
+  Result<Outcome> Walk(int level, uint64_t table, uint64_t base, uint64_t start, Access access) {
+    visitor_.EnterTable(level);
+    Result<Outcome> out = WalkTable(level, table, base, start, access);
+    if (out) visitor_.LeaveTable(level, out->go_on && out->complete);
+    return out;
+  }
+
+ private:
+  Result<Outcome> WalkTable(int level, uint64_t table, uint64_t base, uint64_t start,
+                            Access access) {
     const LevelSpec& ls = spec_.level[level];
     const uint64_t entries = 1ull << ls.index_bits;
     const uint64_t first = (start - base) >> ls.shift;
     std::array<std::byte, kMaxTableBytes> buf;
-    VMEMFS_ASSIGN_OR_RETURN(bool readable, ReadTable(table, first, entries, buf.data()));
-    if (!readable) return std::optional<Mapping>();  // as if absent
+    Outcome out{true, true};
+    VMEMFS_ASSIGN_OR_RETURN(bool readable, ReadTable(table, first, entries, buf.data(), out));
+    if (!readable) return out;  // as if absent
     for (uint64_t i = first; i < entries; ++i) {
       const uint64_t offset = base + (i << ls.shift);
       if (offset >= limit_) break;
-      if (++visited_ > kScanBudget) return BadDataError("page-table scan limit exceeded");
+      VMEMFS_TRY(Charge());
       const uint64_t entry = LoadEntry(spec_, buf.data() + (i - first) * spec_.entry_size);
       if (!(entry & kPresent)) continue;
       const Access a = access.Through(spec_, ls, entry);
       if (IsLeaf(spec_, level, entry)) {
         const uint64_t size = 1ull << ls.shift;
-        return std::optional<Mapping>(Mapping{OffsetToVirtual(mode_, offset),
-                                              LeafAddress(spec_, entry, size), size, a.writable,
-                                              a.user, a.executable});
+        if (!visitor_.Leaf(Mapping{OffsetToVirtual(mode_, offset), LeafAddress(spec_, entry, size),
+                                   size, a.writable, a.user, a.executable})) {
+          return Outcome{false, false};
+        }
+        continue;
       }
-      VMEMFS_ASSIGN_OR_RETURN(
-          std::optional<Mapping> found,
-          Scan(level + 1, EntryAddress(spec_, entry), offset, std::max(start, offset), a));
-      if (found) return found;
+      if (spent_) {  // no budget left to read the table below
+        visitor_.Unvisited(level + 1, offset, 1ull << ls.shift);
+        out.complete = false;
+        continue;
+      }
+      VMEMFS_ASSIGN_OR_RETURN(Outcome sub, Walk(level + 1, EntryAddress(spec_, entry), offset,
+                                                std::max(start, offset), a));
+      if (!sub.go_on) return sub;
+      out.complete &= sub.complete;
     }
-    return std::optional<Mapping>();
+    return out;
   }
 
- private:
+  // Counts one entry looked at. When the budget is spent the visitor decides: an error, or
+  // the rest of the tables already read without reading more.
+  Status Charge() {
+    if (spent_ || ++visited_ <= budget_) return Status();
+    if (!visitor_.OnBudgetSpent()) return BadDataError("page-table scan limit exceeded");
+    spent_ = true;
+    return Status();
+  }
+
   // Reads entries [first, entries) of a table into `out` with one read. If that faults, the
   // table lies outside RAM or straddles its end: reads entry by entry up to the first fault and
-  // zeroes (makes non-present) the rest, so the scan agrees with Translate for any RAM layout
+  // zeroes (makes non-present) the rest, so the walk agrees with Translate for any RAM layout
   // without sub-page holes. Returns false when not even entry `first` is readable: the table
   // counts as absent at the cost of one extra read.
-  Result<bool> ReadTable(uint64_t table, uint64_t first, uint64_t entries, std::byte* out) {
+  Result<bool> ReadTable(uint64_t table, uint64_t first, uint64_t entries, std::byte* out,
+                         Outcome& outcome) {
     const size_t width = spec_.entry_size;
     std::optional<uint64_t> pa = EntryPa(spec_, table, first);
     if (!pa) return false;
@@ -188,10 +225,15 @@ class Scanner {
     if (s.ok()) return true;
     if (s.code() != ErrorCode::kFault) return s;
     for (uint64_t i = first; i < entries; ++i) {
-      // Entry-sized reads are charged to the scan budget: a hostile layout must not turn one
-      // call into millions of them.
-      if (++visited_ > kScanBudget) return BadDataError("page-table scan limit exceeded");
       std::byte* slot = out + (i - first) * width;
+      // Entry-sized reads are charged to the budget: a hostile layout must not turn one walk
+      // into millions of them.
+      VMEMFS_TRY(Charge());
+      if (spent_) {  // what is not read yet stays unknown
+        outcome.complete = false;
+        std::memset(slot, 0, (entries - i) * width);
+        return i > first;
+      }
       std::optional<uint64_t> entry_pa = EntryPa(spec_, table, i);
       s = entry_pa ? mem_.Read(*entry_pa, std::span(slot, width)) : FaultError(table);
       if (s.ok()) continue;
@@ -207,7 +249,20 @@ class Scanner {
   PagingMode mode_;
   const ModeSpec& spec_;
   uint64_t limit_;
+  uint64_t budget_;
+  MappingVisitor& visitor_;
   uint64_t visited_ = 0;
+  bool spent_ = false;
+};
+
+// The first leaf, for NextMapping.
+class FirstLeaf : public MappingVisitor {
+ public:
+  bool Leaf(const Mapping& m) override {
+    found = m;
+    return false;
+  }
+  std::optional<Mapping> found;
 };
 
 }  // namespace
@@ -238,6 +293,11 @@ std::optional<PagingMode> PagingModeFromRegisters(uint64_t cr0, uint64_t cr4, ui
 }
 
 uint64_t AddressSpaceSize(PagingMode mode) { return 1ull << Spec(mode).va_bits; }
+
+uint64_t UserSpaceEnd(PagingMode mode) {
+  const bool ia32e = mode == PagingMode::kIa32e4 || mode == PagingMode::kIa32e5;
+  return ia32e ? AddressSpaceSize(mode) / 2 : AddressSpaceSize(mode);
+}
 
 uint64_t OffsetToVirtual(PagingMode mode, uint64_t offset) {
   const int bits = Spec(mode).va_bits;
@@ -296,11 +356,18 @@ Result<Mapping> Translate(PhysicalMemory& mem, PagingMode mode, uint64_t dtb, ui
   return NotMapped(va);  // unreachable: the last level is always a leaf
 }
 
+Status WalkMappings(PhysicalMemory& mem, PagingMode mode, uint64_t dtb, uint64_t offset,
+                    uint64_t limit, uint64_t budget, MappingVisitor& visitor) {
+  limit = std::min(limit, AddressSpaceSize(mode));
+  if (offset >= limit) return Status();
+  return Walker(mem, mode, limit, budget, visitor).Walk(0, dtb, 0, offset, Access{}).status();
+}
+
 Result<std::optional<Mapping>> NextMapping(PhysicalMemory& mem, PagingMode mode, uint64_t dtb,
                                            uint64_t offset, uint64_t limit) {
-  limit = std::min(limit, AddressSpaceSize(mode));
-  if (offset >= limit) return std::optional<Mapping>();
-  return Scanner(mem, mode, limit).Scan(0, dtb, 0, offset, Access{});
+  FirstLeaf first;
+  VMEMFS_TRY(WalkMappings(mem, mode, dtb, offset, limit, kScanBudget, first));
+  return first.found;
 }
 
 }  // namespace vmemfs::vmi

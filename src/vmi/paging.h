@@ -32,6 +32,10 @@ std::optional<PagingMode> PagingModeFromRegisters(uint64_t cr0, uint64_t cr4, ui
 
 // Size of the virtual address space as a file: 2^32, 2^32, 2^48, 2^57.
 uint64_t AddressSpaceSize(PagingMode mode);
+// Where user space ends in the file offsets: the lower half under IA-32e (2^47, 2^56), whose
+// upper half is the kernel's; the 32-bit modes have no architectural split (Linux's is
+// configurable): the whole space.
+uint64_t UserSpaceEnd(PagingMode mode);
 // File offset <-> canonical virtual address: offset = VA mod AddressSpaceSize; the canonical
 // address sign-extends the top bit of the offset (IA-32e only).
 uint64_t OffsetToVirtual(PagingMode mode, uint64_t offset);
@@ -61,6 +65,33 @@ struct Mapping {
 // the address is not mapped (non-present entry, non-canonical) or a table lies outside RAM;
 // the driver's own error when a read fails for another reason.
 Result<Mapping> Translate(PhysicalMemory& mem, PagingMode mode, uint64_t dtb, uint64_t va);
+
+// What a walk over page tables (WalkMappings) tells, in address order.
+class MappingVisitor {
+ public:
+  virtual ~MappingVisitor() = default;
+  // A present leaf; false stops the walk.
+  virtual bool Leaf(const Mapping& m) = 0;
+  // The walk's budget is spent. false (default): the walk fails with kBadData. true: it goes
+  // on through the entries of the tables already read, without reading more: leaves as usual,
+  // and each present entry that leads to a table is reported to Unvisited.
+  virtual bool OnBudgetSpent() { return false; }
+  // A table of `level` (root = 0) covering the file offsets [offset, offset + span), left
+  // unread.
+  virtual void Unvisited(int /*level*/, uint64_t /*offset*/, uint64_t /*span*/) {}
+  // Around the walk of each table of `level`: `complete` when every present entry under it was
+  // walked (none left unread, the walk not stopped).
+  virtual void EnterTable(int /*level*/) {}
+  virtual void LeaveTable(int /*level*/, bool /*complete*/) {}
+};
+
+// Walks the present leaves that cover any address in [offset, limit) (file offsets, see
+// VirtualToOffset; limit <= AddressSpaceSize(mode)) in address order, skipping absent subtrees
+// whole and reading each table once. At most `budget` table entries are looked at. Tables
+// outside RAM count as absent. Errors: kBadData when the budget is spent and the visitor does
+// not go on; the driver's own error when a read fails for a reason other than kFault.
+Status WalkMappings(PhysicalMemory& mem, PagingMode mode, uint64_t dtb, uint64_t offset,
+                    uint64_t limit, uint64_t budget, MappingVisitor& visitor);
 
 // The first mapping that covers any address in [va, limit) in address order (by file offset,
 // so for IA-32e the lower half comes before the upper half), or nullopt if none. Skips absent

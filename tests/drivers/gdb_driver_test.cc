@@ -275,7 +275,7 @@ TEST(GdbDriverTest, NoPhysicalModeIsUnsupported) {
 
 // The layout comes from qemu_layout's mtree parser, as for the qemu driver: RAM and ROM of the
 // system address space (a PAM window's read-only view of RAM, the BIOS), adjacent pieces
-// merged; I/O is left out.
+// merged; I/O is left out, and so is ROM above the highest RAM (rom.h).
 TEST(GdbDriverTest, RamIsProbedThroughTheMonitor) {
   const std::string mtree =
       "FlatView #0\n AS \"memory\", root: system\n Root memory region: system\n"
@@ -288,10 +288,14 @@ TEST(GdbDriverTest, RamIsProbedThroughTheMonitor) {
   auto d = OpenGdbRemote(fake.Client(), std::nullopt, {});
   ASSERT_TRUE(d) << d.error().ToString();
   EXPECT_EQ(std::vector<PhysRange>((*d)->ranges().begin(), (*d)->ranges().end()),
-            (std::vector<PhysRange>{{0, 0x10000}, {0xfffc0000, 0x100000000}}));
+            (std::vector<PhysRange>{{0, 0x10000}}));
+  EXPECT_EQ(std::vector<RomRange>((*d)->rom().begin(), (*d)->rom().end()),
+            (std::vector<RomRange>{
+                {0xc000, 0xd000, "info mtree -f: rom, region ram", true},
+                {0xfffc0000, 0x100000000, "info mtree -f: rom, region pc.bios", false}}));
   bool probed = false;
   for (const Fact& f : (*d)->Describe()) {
-    probed |= f.key == "ram-size" && f.value == "327680" && f.how.find("info mtree") == 0;
+    probed |= f.key == "ram-size" && f.value == "65536" && f.how.find("info mtree") == 0;
   }
   EXPECT_TRUE(probed);
 }

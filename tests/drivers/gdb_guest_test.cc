@@ -154,10 +154,14 @@ class GdbGuestTest : public ::testing::TestWithParam<std::string> {
 };
 
 TEST_P(GdbGuestTest, ProbedRangesMatchTheRamFile) {
-  // All RAM from 0 in one range (no VGA hole: the guests have no VGA), then the BIOS ROM.
-  ASSERT_FALSE(driver_->ranges().empty());
+  // All RAM from 0 in one range (no VGA hole: the guests have no VGA); the BIOS ROM above it
+  // is ROM, not RAM.
+  ASSERT_EQ(driver_->ranges().size(), 1u);
   EXPECT_EQ(driver_->ranges().front(), (PhysRange{0, ram_size_}));
-  EXPECT_EQ(driver_->end_address(), uint64_t{1} << 32);
+  EXPECT_EQ(driver_->end_address(), ram_size_);
+  ASSERT_FALSE(driver_->rom().empty());
+  EXPECT_EQ(driver_->rom().back().end, uint64_t{1} << 32);
+  EXPECT_FALSE(driver_->rom().back().in_ranges);
   EXPECT_EQ(driver_->vcpu_count(), 2u);
   EXPECT_EQ(driver_->State(), RunState::kRunning);
   for (const Fact& f : driver_->Describe()) {

@@ -54,6 +54,34 @@ TEST_F(SnapshotDriverTest, ElfCoreRangesMergeFileContiguousSegments) {
   EXPECT_FALSE(d->live());
 }
 
+// QEMU dumps its BIOS ROM as a PT_LOAD at 0xfffc0000: with nothing above it, it is not RAM
+// and pmem ends with the RAM; below RAM (a guest with RAM above 4 GiB) it stays readable.
+TEST_F(SnapshotDriverTest, ElfFirmwareAtTheResetVectorIsRom) {
+  testing::ElfSpec spec = SampleElf64();
+  spec.loads.push_back({0xfffc0000, Pattern(0x40000, 4)});
+  auto d = Open(dir_.Write("core.elf", BuildElf(spec)));
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->end_address(), 0x11000u);
+  ASSERT_EQ(d->rom().size(), 1u);
+  EXPECT_EQ(d->rom()[0].start, 0xfffc0000u);
+  EXPECT_EQ(d->rom()[0].end, 0x100000000u);
+  EXPECT_FALSE(d->rom()[0].in_ranges);
+  Bytes b(1);
+  EXPECT_EQ(d->ReadPhys(0xfffc0000, b).code(), ErrorCode::kFault);
+
+  spec.loads.push_back({0x100000000, Pattern(0x1000, 5)});
+  auto above = Open(dir_.Write("above.elf", BuildElf(spec)));
+  ASSERT_TRUE(above);
+  EXPECT_EQ(above->end_address(), 0x100001000u);
+  ASSERT_EQ(above->rom().size(), 1u);
+  EXPECT_TRUE(above->rom()[0].in_ranges);
+  EXPECT_EQ(Read(*above, 0xfffc0000, 4), Slice(Pattern(0x40000, 4), 0, 4));
+  // A raw file is RAM from 0 and marks nothing.
+  auto raw = Open(dir_.Write("raw.mem", Pattern(0x2000, 6)));
+  ASSERT_TRUE(raw);
+  EXPECT_TRUE(raw->rom().empty());
+}
+
 TEST_F(SnapshotDriverTest, ReadsAcrossSegmentBoundary) {
   auto d = Open(dir_.Write("core.elf", BuildElf(SampleElf64())));
   ASSERT_TRUE(d);

@@ -49,6 +49,8 @@ class PhysicalMemoryFileTest : public ::testing::Test {
 
 TEST_F(PhysicalMemoryFileTest, SizeIsTheEndOfRam) { EXPECT_EQ(file_->Size(), 0x8000u); }
 
+TEST_F(PhysicalMemoryFileTest, DataBytesAreTheRam) { EXPECT_EQ(file_->DataBytes(), 0x6000u); }
+
 TEST_F(PhysicalMemoryFileTest, GapsReadAsZerosBetweenRam) {
   ReadPlan plan;
   ASSERT_TRUE(handle_->Read(0x2ff0, 0x2020, plan).ok());
@@ -98,6 +100,53 @@ TEST_F(PhysicalMemoryFileTest, SeekDataAndHoleFollowTheRamRanges) {
 TEST_F(PhysicalMemoryFileTest, WritesAreRefusedWhenReadOnly) {
   std::byte b{1};
   EXPECT_FALSE(handle_->Write(0, std::span(&b, 1)).has_value());
+}
+
+// A kernel-style space: PML4 at 0x10000, one PDPT, PD and PT; RAM [0, 1 MiB) and [2, 3 MiB).
+class VirtualMemoryFileTest : public ::testing::Test {
+ protected:
+  static constexpr uint64_t kRoot = 0x10000, kPdpt = 0x11000, kPd = 0x12000, kPt = 0x13000;
+  static constexpr uint64_t kPresent = 1;
+
+  void SetUp() override {
+    auto memory = std::make_unique<MemoryDriver>(
+        MemoryDriver::Options{.ranges = {{0, 1 << 20}, {2 << 20, 3 << 20}}});
+    ram_ = memory.get();
+    ram_->Put64(kRoot, kPdpt | kPresent);
+    ram_->Put64(kPdpt, kPd | kPresent);
+    ram_->Put64(kPd, kPt | kPresent);
+    // VA 0x1000 and 0x2000: RAM; 0x3000: beyond RAM (a device); 0x4000: RAM in the 2nd range.
+    ram_->Put64(kPt + 1 * 8, 0x50000 | kPresent);
+    ram_->Put64(kPt + 2 * 8, 0x51000 | kPresent);
+    ram_->Put64(kPt + 3 * 8, (1 << 20) | kPresent);
+    ram_->Put64(kPt + 4 * 8, (2 << 20) | kPresent);
+    guest_ = std::move(*vmi::Guest::Open(std::move(memory)));
+  }
+  SpaceSource Space() const {
+    return [] {
+      return Result<vmi::AddressSpace>(vmi::AddressSpace{vmi::PagingMode::kIa32e4, kRoot});
+    };
+  }
+
+  MemoryDriver* ram_;
+  std::unique_ptr<vmi::Guest> guest_;
+};
+
+TEST_F(VirtualMemoryFileTest, DataBytesAreTheMappedRamPages) {
+  auto whole = MakeVirtualMemoryFile(*guest_, vmi::PagingMode::kIa32e4, Space());
+  EXPECT_EQ(whole->Size(), 1ull << 48);
+  EXPECT_EQ(whole->DataBytes(), 3 * 4096u);
+  auto window = MakeVirtualWindowFile(*guest_, vmi::PagingMode::kIa32e4, Space(), 0x1800, 0x3000);
+  EXPECT_EQ(window->DataBytes(), 0x800u + 0x1000 + 0x800);  // 0x3000 maps a device
+}
+
+TEST_F(VirtualMemoryFileTest, DataBytesAreCountedOncePerGeneration) {
+  auto file = MakeVirtualMemoryFile(*guest_, vmi::PagingMode::kIa32e4, Space());
+  EXPECT_EQ(file->DataBytes(), 3 * 4096u);
+  ram_->Put64(kPt + 5 * 8, 0x52000 | kPresent);
+  EXPECT_EQ(file->DataBytes(), 3 * 4096u);  // a snapshot's generation does not move
+  guest_->Flush();
+  EXPECT_EQ(file->DataBytes(), 4 * 4096u);
 }
 
 }  // namespace

@@ -119,6 +119,9 @@ TEST_P(GuestSnapshotTest, RawPmemEqualsTheSnapshotByteForByte) {
 
 TEST_P(GuestSnapshotTest, ElfPmemHasTheCoreRamRangesWithTheRawBytes) {
   std::vector<Range> ram = ElfLoadRanges(core());
+  // QEMU's BIOS ROM, a segment above all RAM (the raw snapshot is the RAM), is not RAM: pmem
+  // ends with the RAM (ElfSnapshotRomTest checks the ROM).
+  while (!ram.empty() && ram.back().start >= FileSize(raw())) ram.pop_back();
   ASSERT_FALSE(ram.empty());
   Mount m({"g=" + core()});
   ASSERT_TRUE(m.ok()) << m.error();
@@ -127,7 +130,6 @@ TEST_P(GuestSnapshotTest, ElfPmemHasTheCoreRamRangesWithTheRawBytes) {
   EXPECT_EQ(SeekRanges(pmem), ram);
   // The raw and ELF snapshots come from the same paused moment.
   for (const Range& r : ram) {
-    if (r.end > FileSize(raw())) continue;  // e.g. the BIOS ROM above RAM
     EXPECT_EQ(FirstDifference(pmem, r.start, raw(), r.start, r.end - r.start), -1) << r;
   }
   // Gaps read as zeros.

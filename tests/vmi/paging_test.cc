@@ -515,6 +515,91 @@ TEST(PagingIa32e4Test, LinuxLikeUpperHalfScansInOneCall) {
   for (size_t i = 1; i < all.size(); ++i) EXPECT_LT(all[i - 1].va, all[i].va);
 }
 
+// Records what a walk tells.
+class Recorder : public MappingVisitor {
+ public:
+  explicit Recorder(bool go_on_when_spent = false) : go_on_(go_on_when_spent) {}
+  bool Leaf(const Mapping& m) override {
+    leaves.push_back(m);
+    return true;
+  }
+  bool OnBudgetSpent() override {
+    spent = true;
+    return go_on_;
+  }
+  void Unvisited(int level, uint64_t, uint64_t) override { ++unvisited[level]; }
+  void EnterTable(int) override { ++depth; }
+  void LeaveTable(int, bool complete) override {
+    --depth;
+    incomplete += !complete;
+  }
+  std::vector<Mapping> leaves;
+  bool spent = false;
+  int unvisited[5] = {};
+  int depth = 0;
+  int incomplete = 0;
+
+ private:
+  bool go_on_;
+};
+
+TEST(PagingIa32e4Test, WalkVisitsEveryLeafOnceReadingEachTableOnce) {
+  Builder b(PagingMode::kIa32e4, 32 << 20);
+  const uint64_t kDirect = 0xffff'8880'0000'0000, kVmalloc = 0xffff'c900'0000'0000;
+  for (uint64_t i = 0; i < 4; ++i) b.Map(kDirect + i * kGiB1, i * kGiB1, kGiB1);
+  for (uint64_t i = 0; i < 3 * 512; ++i) b.Map(kVmalloc + i * kKiB4, 0x20'0000 + i * kKiB4, kKiB4);
+  b.Map(0x400000, 0x5000, kKiB4);
+  const auto expected = AllMappings(b.ram(), PagingMode::kIa32e4, b.dtb());
+  CountingMemory counting(b.ram());
+  Recorder r;
+  ASSERT_TRUE(WalkMappings(counting, PagingMode::kIa32e4, b.dtb(), 0, 1ull << 48, 1 << 20, r).ok());
+  ASSERT_EQ(r.leaves.size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) EXPECT_EQ(r.leaves[i].va, expected[i].va);
+  // The root; the direct map's PDPT (1 GiB pages); vmalloc's PDPT, PD and 3 PTs; the low
+  // page's PDPT, PD and PT.
+  EXPECT_EQ(counting.reads, 1u + 1 + 5 + 3);
+  EXPECT_EQ(r.depth, 0);
+  EXPECT_EQ(r.incomplete, 0);
+  // A window starts inside the first leaf that covers it and ends before `limit`.
+  Recorder w;
+  ASSERT_TRUE(WalkMappings(b.ram(), PagingMode::kIa32e4, b.dtb(),
+                           VirtualToOffset(PagingMode::kIa32e4, kVmalloc + 0x1800),
+                           VirtualToOffset(PagingMode::kIa32e4, kVmalloc + 0x3000), 1 << 20, w)
+                  .ok());
+  ASSERT_EQ(w.leaves.size(), 2u);
+  EXPECT_EQ(w.leaves[0].va, kVmalloc + 0x1000);
+}
+
+TEST(PagingIa32e4Test, ASpentBudgetFailsOrGoesOnWithoutReading) {
+  // Shared tables at every level, as in ScanLimitStopsHostileTables, with a full PT.
+  Builder b(PagingMode::kIa32e4);
+  const uint64_t pdpt = b.NewTable(), pd = b.NewTable(), pt = b.NewTable();
+  for (int i = 0; i < 512; ++i) {
+    b.ram().Put(b.dtb() + i * 8, pdpt | kP, 8);
+    b.ram().Put(pdpt + i * 8, pd | kP, 8);
+    b.ram().Put(pd + i * 8, pt | kP, 8);
+    b.ram().Put(pt + i * 8, (i * kKiB4) | kP, 8);
+  }
+  Recorder fails;
+  Status s = WalkMappings(b.ram(), PagingMode::kIa32e4, b.dtb(), 0, 1ull << 48, 5000, fails);
+  EXPECT_EQ(s.code(), ErrorCode::kBadData);
+  EXPECT_TRUE(fails.spent);
+
+  CountingMemory counting(b.ram());
+  Recorder goes_on(/*go_on_when_spent=*/true);
+  ASSERT_TRUE(
+      WalkMappings(counting, PagingMode::kIa32e4, b.dtb(), 0, 1ull << 48, 5000, goes_on).ok());
+  EXPECT_TRUE(goes_on.spent);
+  // 5000 entries: the root, a PDPT, a PD and 9 PTs (the tenth already read goes on to its end).
+  EXPECT_EQ(counting.reads, 3u + 10);
+  EXPECT_EQ(goes_on.leaves.size(), 10u * 512);
+  EXPECT_EQ(goes_on.unvisited[3], 512 - 10);  // the rest of the PD's entries
+  EXPECT_EQ(goes_on.unvisited[2], 511);       // the PDPT's
+  EXPECT_EQ(goes_on.unvisited[1], 511);       // the root's
+  EXPECT_EQ(goes_on.depth, 0);
+  EXPECT_EQ(goes_on.incomplete, 3);  // the PD, the PDPT and the root
+}
+
 // --- IA-32e 5-level ---
 
 TEST(PagingIa32e5Test, AddressesAbove47Bits) {
