@@ -94,9 +94,10 @@ Status AddTaskFiles(Tree& tree, Ino dir, const Context& ctx, ProcessRef process)
                             return fmt::format("0x{:x}\n", space.root);
                           }))
                  .status());
+  // The user half only: the kernel half (with its map of all RAM) is kmem's.
   auto space = [process] { return process->UserSpace(); };
-  VMEMFS_TRY(
-      tree.AddFile(dir, "mem", MakeVirtualMemoryFile(*ctx.guest, ctx.mode(), space)).status());
+  auto mem = MakeVirtualWindowFile(*ctx.guest, ctx.mode(), space, 0, vmi::UserSpaceEnd(ctx.mode()));
+  VMEMFS_TRY(tree.AddFile(dir, "mem", std::move(mem)).status());
   return tree.AddDirectory(dir, "vmem", std::make_unique<VmemProvider>(ctx, process)).status();
 }
 

@@ -239,6 +239,11 @@ std::optional<PagingMode> PagingModeFromRegisters(uint64_t cr0, uint64_t cr4, ui
 
 uint64_t AddressSpaceSize(PagingMode mode) { return 1ull << Spec(mode).va_bits; }
 
+uint64_t UserSpaceEnd(PagingMode mode) {
+  const int bits = Spec(mode).va_bits;
+  return bits == 32 ? AddressSpaceSize(mode) : 1ull << (bits - 1);
+}
+
 uint64_t OffsetToVirtual(PagingMode mode, uint64_t offset) {
   const int bits = Spec(mode).va_bits;
   const uint64_t low = offset & (AddressSpaceSize(mode) - 1);

@@ -32,6 +32,10 @@ std::optional<PagingMode> PagingModeFromRegisters(uint64_t cr0, uint64_t cr4, ui
 
 // Size of the virtual address space as a file: 2^32, 2^32, 2^48, 2^57.
 uint64_t AddressSpaceSize(PagingMode mode);
+// The end of the lower canonical half (2^47, 2^56): user space, for the OSes that run on
+// x86-64; the kernel half above it is kmem's. 32-bit modes have no such split in hardware
+// (the OS chooses it: 3 GiB for Linux by default), so there it is the whole space, 2^32.
+uint64_t UserSpaceEnd(PagingMode mode);
 // File offset <-> canonical virtual address: offset = VA mod AddressSpaceSize; the canonical
 // address sign-extends the top bit of the offset (IA-32e only).
 uint64_t OffsetToVirtual(PagingMode mode, uint64_t offset);
