@@ -27,7 +27,6 @@ constexpr uint32_t kQemuNoteCpuState = 0;
 // e_phnum value meaning "the real count is in section header 0's sh_info" (QEMU uses it for
 // guests with more than 65534 RAM blocks).
 constexpr uint16_t kPnXnum = 0xffff;
-constexpr uint16_t kElf32PhdrSize = 32;  // sizeof(Elf32_Phdr); Elf64_Phdr is 56
 // The kernel's VMCOREINFO is one page; a megabyte is generous and keeps copies bounded.
 constexpr size_t kMaxVmcoreInfo = 1 << 20;
 
@@ -109,13 +108,6 @@ Result<ElfHeader> ReadElfHeader(std::span<const std::byte> file) {
   VMEMFS_TRY(in.Skip(6));
   VMEMFS_ASSIGN_OR_RETURN(uint16_t phentsize, in.Read<uint16_t>());
   VMEMFS_ASSIGN_OR_RETURN(uint16_t phnum, in.Read<uint16_t>());
-  // The program header size tells the classes apart (56 or 32 bytes): a class byte that
-  // contradicts it is damaged, and a message about the headers would mislead.
-  if (phnum != 0 && h.is64 && phentsize == kElf32PhdrSize) {
-    return BadDataError("ELF header says 64-bit (EI_CLASS, byte 4, is ELFCLASS64) but its "
-                        "program headers (e_phentsize) have ELFCLASS32's 32 bytes: the class "
-                        "byte is damaged");
-  }
   h.phentsize = phentsize;
   h.phnum = phnum;
   if (phnum == kPnXnum) {

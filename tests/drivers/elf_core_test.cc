@@ -217,7 +217,8 @@ TEST(ElfCoreTest, ClassByteContradictingTheHeaderSaysSo) {
   EXPECT_NE(layout.error().message().find("ELFCLASS32"), std::string::npos)
       << layout.error().message();
   EXPECT_NE(layout.error().message().find("x86-64"), std::string::npos);
-  // An i386 core with a 64-bit class byte: the program header size gives it away.
+  // An i386 core with a 64-bit class byte (QEMU writes such cores for i386 guests with RAM
+  // above 4 GiB, so the pair itself is no error): the program headers do not fit.
   ElfSpec spec32;
   spec32.is64 = false;
   spec32.machine = 3;
@@ -226,7 +227,7 @@ TEST(ElfCoreTest, ClassByteContradictingTheHeaderSaysSo) {
   elf32[4] = std::byte{2};
   auto wrong = Parse(elf32);
   ASSERT_FALSE(wrong);
-  EXPECT_NE(wrong.error().message().find("e_phentsize"), std::string::npos)
+  EXPECT_NE(wrong.error().message().find("program header"), std::string::npos)
       << wrong.error().message();
 }
 
