@@ -53,6 +53,8 @@ class LinuxOs : public OperatingSystem, public std::enable_shared_from_this<Linu
   Result<std::string> ModulesText() override;
   const SymbolTable& Symbols() const override { return symbols_; }
   Result<bool> StillRunning() override;
+  // core_dump_hints.h; found at the first call and kept (they do not change while it runs).
+  Result<CoreDumpHints> CoreDump() override;
 
   // --- For LinuxProcess ---
   // The task `pid` of the current task list if it is the task `identity` names; kNotFound
@@ -107,6 +109,9 @@ class LinuxOs : public OperatingSystem, public std::enable_shared_from_this<Linu
   std::optional<PathLayout> path_layout_;
   std::optional<ModuleLayout> module_layout_;
   std::vector<Fact> facts_;  // found at creation, including what failed
+
+  std::once_flag core_dump_once_;
+  std::optional<Result<CoreDumpHints>> core_dump_;  // set once, under core_dump_once_
 
   std::mutex tasks_mu_;
   std::shared_ptr<const TaskSnapshot> tasks_;  // GUARDED_BY(tasks_mu_)
