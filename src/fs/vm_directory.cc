@@ -4,6 +4,7 @@
 
 #include <charconv>
 
+#include "fs/core_dump_file.h"
 #include "fs/memory_files.h"
 #include "fs/os_directories.h"
 #include "fs/text_file.h"
@@ -119,6 +120,7 @@ class VmProvider : public DirectoryProvider {
     if (view->os) {
       names.push_back("proc");
       names.push_back("symbols");
+      if (view->os->CoreDump()) names.push_back("vmcore");
     }
     return names;
   }
@@ -144,6 +146,12 @@ class VmProvider : public DirectoryProvider {
     }
     if ((name == "proc" || name == "symbols") && view->os) {
       return MakeOsDirectory(guest_, view, name);
+    }
+    if (name == "vmcore" && view->os) {
+      // Laid out for this kernel: a new kernel is a new file (its identity is the view's).
+      auto core = vmi::PlanCoreDump(guest_, *view);
+      if (!core) return std::optional<Entry>();  // `info` says why (the vmcore fact)
+      return Entry::OfFile(MakeCoreDumpFile(guest_, std::move(*core)), view->id);
     }
     return std::optional<Entry>();
   }
