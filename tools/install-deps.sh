@@ -9,6 +9,7 @@ packages=(
   libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libxen-dev
   clang-14 libclang-rt-14-dev
   qemu-system-x86 busybox-static cpio gzip python3 xxd binutils file
+  crash python3-drgn gdb
 )
 missing=()
 for p in "${packages[@]}"; do
