@@ -23,11 +23,21 @@ if [ -z "$deb" ]; then
   chmod 755 "$tmp"
   (cd "$tmp" && apt-get download -q "$pkg" 2>&1 | grep -v 'unsandboxed' || true)
   new=$(ls "$tmp/${pkg}"_*.deb 2>/dev/null | head -n1 || true)
+  if [ -z "$new" ]; then  # stale package lists name a version the mirror no longer has
+    apt-get update -qq
+    (cd "$tmp" && apt-get download -q "$pkg" 2>&1 | grep -v 'unsandboxed' || true)
+    new=$(ls "$tmp/${pkg}"_*.deb 2>/dev/null | head -n1 || true)
+  fi
   [ -n "$new" ] || { echo "debug-kernel: apt-get download $pkg failed" >&2; rm -rf "$tmp"; exit 1; }
   mv "$new" "$cache/"
   rm -rf "$tmp"
   deb="$cache/$(basename "$new")"
   echo "debug-kernel: downloaded $(basename "$deb") into $cache"
+  # A new guest kernel makes the older -dbg packages useless: drop them so the cache stays
+  # at one package (~283 MB) instead of growing with each Debian kernel update.
+  for old in "$cache"/linux-image-*-dbg_*.deb; do
+    [ "$old" = "$deb" ] || rm -f "$old"
+  done
 fi
 version=$(dpkg-deb -f "$deb" Version)
 
