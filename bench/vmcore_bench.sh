@@ -9,8 +9,8 @@
 #   vmcore vs the same tool on a copy of that vmcore written to disk (cp, so in the page
 #   cache). Target: <= 1.20.
 # From the guest's raw snapshot and, unless --no-live or the guest is not running, from the
-# running guest (qemu:). Each figure is the median of N fresh mounts (5 alternating reads of
-# each file per mount). Needs the test guests
+# running guest (qemu:). Figures are medians over N fresh mounts (5 alternating reads of each
+# file per mount); the ratio is the median of the ratios of pairs measured side by side. Needs the test guests
 # (default build/guests: tools/guest/guest.py prepare, as ctest does) and their vmlinux
 # (tools/guest/debug-kernel.sh).
 set -euo pipefail
@@ -92,9 +92,14 @@ print(prog["init_uts_ns"].name.release.string_().decode())
 EOF
 drgn_start() { drgn -q -c "$1" -s "$VMLINUX" "${WORK}/drgn.py"; }
 median() { sort -g | awk '{ v[++n] = $1 } END { print (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2 }'; }
-row() {  # row LABEL BASELINE VALUE TARGET
-  printf '%-40s %10s %10s %7s   %s\n' "$1" "$2" "$3" \
-    "$(awk -v b="$2" -v v="$3" 'BEGIN { printf "%.2f", v / b }')" "$4"
+# row LABEL TARGET BASELINES VALUES: medians of both, and the median of the ratios of pairs
+# measured side by side (index by index): on a shared machine the load moves both of a pair
+# alike, so their ratio is steadier than the ratio of the two medians.
+row() {
+  local label="$1" target="$2" base="$3" value="$4"
+  printf '%-44s %9s %9s %7s   %s\n' "$label" "$(median <<<"$base")" "$(median <<<"$value")" \
+    "$(paste <(echo "$base") <(echo "$value") | awk '{ printf "%.4f\n", $2 / $1 }' | median |
+       awk '{ printf "%.2f", $1 }')" "$target"
 }
 
 # measure LABEL SOURCE: every figure for one source.
@@ -118,23 +123,32 @@ measure() {
       core+=("$(mbps "${MNT}/g/vmcore")")
     done
     stop
-    start "$source"  # a fresh mount: nothing of vmcore in its page cache
+    # The tools: on a fresh mount (nothing of vmcore in its page cache) and on the copy, the
+    # order swapped every round so that neither always runs first.
+    if ((i % 2)); then
+      crash_copy+=("$(seconds crash_start "${WORK}/vmcore.copy")")
+      drgn_copy+=("$(seconds drgn_start "${WORK}/vmcore.copy")")
+    fi
+    start "$source"
     crash_fuse+=("$(seconds crash_start "${MNT}/g/vmcore")")
     drgn_fuse+=("$(seconds drgn_start "${MNT}/g/vmcore")")
     stop
-    crash_copy+=("$(seconds crash_start "${WORK}/vmcore.copy")")
-    drgn_copy+=("$(seconds drgn_start "${WORK}/vmcore.copy")")
+    if ! ((i % 2)); then
+      crash_copy+=("$(seconds crash_start "${WORK}/vmcore.copy")")
+      drgn_copy+=("$(seconds drgn_start "${WORK}/vmcore.copy")")
+    fi
   done
   rm -f "${WORK}/vmcore.copy"
   echo
-  echo "${label}: ${source} (${ram_mib} MiB RAM), medians of ${REPS} fresh mounts"
-  printf '%-40s %10s %10s %7s   %s\n' figure baseline vmcore ratio "target (ratio)"
-  row "seq read O_DIRECT, MB/s (baseline pmem)" "$(printf '%s\n' "${pmem[@]}" | median)" \
-    "$(printf '%s\n' "${core[@]}" | median)" ">= 0.80"
-  row "crash start-up, s (baseline: on-disk copy)" "$(printf '%s\n' "${crash_copy[@]}" | median)" \
-    "$(printf '%s\n' "${crash_fuse[@]}" | median)" "<= 1.20"
-  row "drgn start-up, s (baseline: on-disk copy)" "$(printf '%s\n' "${drgn_copy[@]}" | median)" \
-    "$(printf '%s\n' "${drgn_fuse[@]}" | median)" "<= 1.20"
+  echo "${label}: ${source} (${ram_mib} MiB RAM), ${REPS} fresh mounts"
+  printf '%-44s %9s %9s %7s   %s\n' figure baseline vmcore ratio "target (ratio)"
+  lines() { printf '%s\n' "$@"; }
+  row "seq read O_DIRECT, MB/s (baseline: pmem)" ">= 0.80" "$(lines "${pmem[@]}")" \
+    "$(lines "${core[@]}")"
+  row "crash start-up, s (baseline: copy on disk)" "<= 1.20" "$(lines "${crash_copy[@]}")" \
+    "$(lines "${crash_fuse[@]}")"
+  row "drgn start-up, s (baseline: copy on disk)" "<= 1.20" "$(lines "${drgn_copy[@]}")" \
+    "$(lines "${drgn_fuse[@]}")"
 }
 
 echo "vmcore_bench: guest ${GUEST}, crash $(crash --version 2>/dev/null | awk '/^crash / { print $2; exit }'), drgn $(drgn --version 2>&1 | awk '{ print $2; exit }')"
