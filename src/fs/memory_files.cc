@@ -27,8 +27,9 @@ Status PlanCopy(Guest& guest, uint64_t pa, uint64_t length, ReadPlan& plan) {
   return s;
 }
 
-// Adds the guest's runs to the reply: splice, view or copy as the guest planned them.
-Status AddRuns(Guest& guest, const std::vector<MemoryRun>& runs, ReadPlan& plan) {
+}  // namespace
+
+Status AddMemoryRuns(Guest& guest, const std::vector<MemoryRun>& runs, ReadPlan& plan) {
   for (const MemoryRun& run : runs) {
     switch (run.kind) {
       case MemoryRun::Kind::kFile:
@@ -47,6 +48,8 @@ Status AddRuns(Guest& guest, const std::vector<MemoryRun>& runs, ReadPlan& plan)
   }
   return Status();
 }
+
+namespace {
 
 // Later failures shorten the read; only a failure at the first byte is an error. Bytes the
 // source lost (a snapshot file cut short, a VM gone) fail the whole read: the kernel takes a
@@ -140,7 +143,7 @@ class PhysicalMemoryFile : public MemoryFile {
   uint64_t Size() const override { return guest_.memory_size(); }
 
   Status Plan(uint64_t offset, uint64_t length, ReadPlan& plan) override {
-    return AddRuns(guest_, guest_.PlanPhysical(offset, length), plan);
+    return AddMemoryRuns(guest_, guest_.PlanPhysical(offset, length), plan);
   }
 
   Status Store(uint64_t offset, std::span<const std::byte> data) override {
@@ -186,7 +189,7 @@ class VirtualMemoryFile : public MemoryFile {
                                                             length - done, kMaxRunsPerCall));
       // A copy that fails part-way returns its error after the bytes before it: the caller
       // makes that a short read.
-      VMEMFS_TRY(AddRuns(guest_, runs, plan));
+      VMEMFS_TRY(AddMemoryRuns(guest_, runs, plan));
       for (const MemoryRun& run : runs) done += run.length;
     }
     return Status();

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include "fs/file.h"
 #include "vmi/guest.h"
@@ -22,6 +23,10 @@ namespace vmemfs::fs {
 // The page tables a virtual file reads through, found again at each read: a process that
 // execs gets new ones, and so does a new kernel.
 using SpaceSource = std::function<Result<vmi::AddressSpace>()>;
+
+// Adds a guest read plan's runs to a reply: spliced, viewed or copied as the guest planned them,
+// holes as zeros. A copy that fails part-way adds the bytes before the failure and returns it.
+Status AddMemoryRuns(vmi::Guest& guest, const std::vector<vmi::MemoryRun>& runs, ReadPlan& plan);
 
 // `guest` must outlive the file. Writable when the guest is (--rw).
 std::unique_ptr<File> MakePhysicalMemoryFile(vmi::Guest& guest);

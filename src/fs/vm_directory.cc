@@ -6,6 +6,7 @@
 
 #include "fs/info_line.h"
 #include "fs/kvmem_directory.h"
+#include "fs/core_dump_file.h"
 #include "fs/memory_files.h"
 #include "fs/os_directories.h"
 #include "fs/symbol_file_directories.h"
@@ -126,6 +127,7 @@ class VmProvider : public DirectoryProvider {
       names.push_back("proc");
       names.push_back("symbols");
       for (std::string& dir : SymbolFileDirectoryNames(*view)) names.push_back(std::move(dir));
+      if (view->os->CoreDump()) names.push_back("vmcore");
     }
     return names;
   }
@@ -152,6 +154,12 @@ class VmProvider : public DirectoryProvider {
     if (name == "kvmem" && view->space) return MakeKvmemDirectory(guest_, view);
     if ((name == "proc" || name == "symbols") && view->os) {
       return MakeOsDirectory(guest_, view, name);
+    }
+    if (name == "vmcore" && view->os) {
+      // Laid out for this kernel: a new kernel is a new file (its identity is the view's).
+      auto core = vmi::PlanCoreDump(guest_, *view);
+      if (!core) return std::optional<Entry>();  // `info` says why (the vmcore fact)
+      return Entry::OfFile(MakeCoreDumpFile(guest_, std::move(*core)), view->id);
     }
     if (view->os) {
       if (auto dir = MakeSymbolFileDirectory(view, name)) return dir;

@@ -1,7 +1,7 @@
 // The directory of one VM: pmem, info, vcpu/<n>/{regs,<register>}, ctl (live VMs), and, while
-// the guest's kernel is known, kmem and the OS parts (os_directories.h). The directory follows
-// the guest: kmem, proc/ and symbols/ appear when a kernel is found and are replaced when the
-// guest boots another one.
+// the guest's kernel is known, kmem, the OS parts (os_directories.h) and vmcore
+// (core_dump_file.h). The directory follows the guest: kmem, proc/, symbols/ and vmcore appear
+// when a kernel is found and are replaced when the guest boots another one.
 #ifndef VMEMFS_FS_VM_DIRECTORY_H_
 #define VMEMFS_FS_VM_DIRECTORY_H_
 

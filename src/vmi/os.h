@@ -65,6 +65,26 @@ struct SymbolFile {
   std::function<Result<std::string>()> make;
 };
 
+// What a core-file writer (core_dump.h) needs from an OS so that the OS's own debuggers can open
+// a dump of it: the note by which they recognise the kernel, and where the kernel maps physical
+// memory and its own image. Names and addresses only: the writer lays out the file, the OS
+// never sees ELF.
+struct CoreDumpHints {
+  std::string note_name;  // ELF note name, e.g. "VMCOREINFO"
+  uint32_t note_type = 0;
+  std::string note_text;  // the note's bytes, as the kernel keeps them
+  // The virtual address at which the kernel maps physical address 0 (its direct map), if any.
+  std::optional<uint64_t> direct_map_base;
+  // The kernel's own image, where it is mapped apart from the direct map.
+  struct Image {
+    uint64_t va;
+    uint64_t pa;
+    uint64_t length;
+  };
+  std::optional<Image> kernel_image;
+  std::string how;  // how they were found, for `info`
+};
+
 // Thread safety: every method may be called concurrently.
 class OperatingSystem {
  public:
@@ -93,6 +113,10 @@ class OperatingSystem {
   // True while the kernel this object describes still runs (a cheap check: its identity note
   // and page tables are where they were). False or an error: the Guest drops this object.
   virtual Result<bool> StillRunning() = 0;
+
+  // What a core dump of this kernel needs; kUnsupported for an OS whose tools read none.
+  // Constant for the life of this object (one running kernel).
+  virtual Result<CoreDumpHints> CoreDump() { return UnsupportedError("no core dump format"); }
 };
 
 // Files that replace what would be found in memory (--symbols, --isf, --offsets). Each OS

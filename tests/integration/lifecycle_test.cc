@@ -4,6 +4,7 @@
 // mount with what the guest printed about itself at that moment (tools/guest: truth/,
 // console.log).
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -38,6 +39,19 @@ double WaitFor(double seconds, const std::function<bool()>& done) {
     if (Clock::now() - start > std::chrono::duration<double>(seconds)) return -1;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+}
+
+// The inode of `path` (0 if none).
+ino_t Inode(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+// The KERNELOFFSET line of the VMCOREINFO note in a vmcore's header (the first page or two).
+std::string VmcoreKernelOffset(const std::string& vmcore) {
+  std::smatch m;
+  std::string head = PreadAt(vmcore, 0, 64 << 10);
+  return std::regex_search(head, m, std::regex("KERNELOFFSET=([0-9a-f]+)\n")) ? m.str(1) : "";
 }
 
 bool Exists(const std::string& path) {
@@ -208,6 +222,9 @@ TEST_F(LifecycleTest, FollowsTheGuestFromFirmwareThroughProcessesToANewKernel) {
 
   // --- Reset: another KASLR slide, other processes; the mount follows within seconds. ---
   std::string old_kaslr = InfoValue(ReadFile(vm + "/info"), "kaslr-offset");
+  ino_t old_vmcore = Inode(vm + "/vmcore");
+  EXPECT_NE(old_vmcore, 0u) << ReadFile(vm + "/info");
+  EXPECT_EQ("0x" + VmcoreKernelOffset(vm + "/vmcore"), old_kaslr);
   ASSERT_EQ(RunGuestPy("reset --dir '" + dir_ + "'"), 0);
   uint64_t new_banner = TruthSymbol("life", "linux_banner");
   ASSERT_NE(new_banner, banner) << "the reset kept the KASLR slide: nothing to tell apart";
@@ -221,6 +238,9 @@ TEST_F(LifecycleTest, FollowsTheGuestFromFirmwareThroughProcessesToANewKernel) {
   info = ReadFile(vm + "/info");
   EXPECT_NE(InfoValue(info, "kaslr-offset"), old_kaslr) << info;
   EXPECT_EQ(InfoValue(info, "state"), "running");
+  // vmcore follows the kernel: a new file (inode) whose note is the new kernel's.
+  EXPECT_NE(Inode(vm + "/vmcore"), old_vmcore);
+  EXPECT_EQ("0x" + VmcoreKernelOffset(vm + "/vmcore"), InfoValue(info, "kaslr-offset"));
   std::string truth_banner = ReadFile(dir_ + "/truth/banner.txt");
   ASSERT_FALSE(truth_banner.empty());
   EXPECT_EQ(ReadFile(vm + "/symbols/kernel/linux_banner").substr(0, truth_banner.size()),

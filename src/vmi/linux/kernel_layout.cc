@@ -10,13 +10,6 @@ namespace vmemfs::vmi::linux_os {
 namespace {
 
 
-// A kernel-image virtual address -> its physical address by the image's linear map. Wraps
-// modulo 2^64 on purpose: phys_base is negative when the image sits below its link address.
-std::optional<uint64_t> ImageVirtualToPhysical(uint64_t va, int64_t phys_base) {
-  if (va < kStartKernelMap) return std::nullopt;
-  return va - kStartKernelMap + static_cast<uint64_t>(phys_base);
-}
-
 struct Candidate {
   PagingMode mode;
   uint64_t root;
@@ -44,6 +37,13 @@ Candidate Check(Guest& guest, PagingMode mode, uint64_t root, uint64_t stext, ui
 }
 
 }  // namespace
+
+// Wraps modulo 2^64 on purpose: phys_base is negative when the image sits below its link
+// address.
+std::optional<uint64_t> ImageVirtualToPhysical(uint64_t va, int64_t phys_base) {
+  if (va < kStartKernelMap) return std::nullopt;
+  return va - kStartKernelMap + static_cast<uint64_t>(phys_base);
+}
 
 Result<uint64_t> TranslateWith(Guest& guest, PagingMode mode, uint64_t root, uint64_t va) {
   VMEMFS_ASSIGN_OR_RETURN(Mapping m, Translate(guest.physical(), mode, root, va));

@@ -9,6 +9,7 @@
 #define VMEMFS_VMI_LINUX_KERNEL_LAYOUT_H_
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -42,6 +43,10 @@ struct KernelLayout {
 // page-table symbol; kBadData when no candidate root translates _stext as expected.
 Result<KernelLayout> FindKernelLayout(Guest& guest, const VmcoreInfo& info,
                                       std::span<const RootCandidate> register_roots = {});
+
+// A kernel-image virtual address -> its physical address by the image's own linear map
+// (__pa_symbol: va - __START_KERNEL_map + phys_base); nullopt below __START_KERNEL_map.
+std::optional<uint64_t> ImageVirtualToPhysical(uint64_t va, int64_t phys_base);
 
 // The check above for one candidate: translates `va` through (mode, root) with physical reads
 // only (works before the guest knows any paging mode). kFault when unmapped.

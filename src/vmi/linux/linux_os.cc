@@ -7,6 +7,7 @@
 #include "base/hex.h"
 #include "vmi/linux/btf_scan.h"
 #include "vmi/linux/init_task_scan.h"
+#include "vmi/linux/core_dump_hints.h"
 #include "vmi/linux/kallsyms.h"
 #include "vmi/linux/linux_process.h"
 #include "vmi/linux/vmcoreinfo_scan.h"
@@ -209,6 +210,16 @@ Status LinuxOs::UseOverrideTypes() {
   return Status();
 }
 
+// --- Core dump ---
+
+Result<CoreDumpHints> LinuxOs::CoreDump() {
+  std::call_once(core_dump_once_, [this] {
+    Guest::Batch batch(guest_);
+    core_dump_ = FindCoreDumpHints(memory_, vmcoreinfo_, layout_, symbols_);
+  });
+  return *core_dump_;
+}
+
 // --- Freshness ---
 
 // The note is where it was with the same text, the kernel's root still maps _stext where it
@@ -349,8 +360,12 @@ std::vector<Fact> LinuxOs::Describe() {
     if (!report.stopped.ok()) value += " (stopped " + report.stopped.message() + ")";
     facts.push_back({"modules", value, "the kernel's module list (`modules`)"});
   }
-  std::lock_guard lock(isf_mu_);
-  if (isf_fact_) facts.push_back(*isf_fact_);
+  {
+    std::lock_guard lock(isf_mu_);
+    if (isf_fact_) facts.push_back(*isf_fact_);
+  }
+  auto core = CoreDump();
+  facts.push_back({"vmcore", core ? "yes" : ErrorText(core.error()), core ? core->how : ""});
   return facts;
 }
 

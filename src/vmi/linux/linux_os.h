@@ -58,6 +58,8 @@ class LinuxOs : public OperatingSystem, public std::enable_shared_from_this<Linu
   // isf/<release>.json (kernel_isf.h) when the kernel has BTF.
   std::vector<SymbolFile> SymbolFiles() override;
   Result<bool> StillRunning() override;
+  // core_dump_hints.h; found at the first call and kept (they do not change while it runs).
+  Result<CoreDumpHints> CoreDump() override;
 
   // --- For LinuxProcess ---
   // The task `pid` of the current task list if it is the task `identity` names; kNotFound
@@ -121,6 +123,8 @@ class LinuxOs : public OperatingSystem, public std::enable_shared_from_this<Linu
 
   std::mutex isf_mu_;
   std::optional<Fact> isf_fact_;  // GUARDED_BY(isf_mu_): how the ISF was made, once it was
+  std::once_flag core_dump_once_;
+  std::optional<Result<CoreDumpHints>> core_dump_;  // set once, under core_dump_once_
 
   std::mutex tasks_mu_;
   std::shared_ptr<const TaskSnapshot> tasks_;  // GUARDED_BY(tasks_mu_)
