@@ -77,15 +77,23 @@ class Driver {
   virtual Status WritePhys(uint64_t pa, std::span<const std::byte> in);
 
   // Zero copy: the bytes from `pa` to the end of the contiguous mapping that holds it, or an
-  // empty span when the driver does not hold `pa` mapped. Live drivers' bytes may change.
+  // empty span when the driver does not hold `pa` mapped. Live drivers' bytes may change. A
+  // mapped file that another program shrinks shows zeros for the lost bytes: a caller that
+  // copies from the span checks MappingsUntouched() (file_watch.h) afterwards, and asks
+  // ReadPhys when it is false.
   virtual std::span<const std::byte> Mapped(uint64_t pa) const;
 
   // Zero copy through splice: the file extent from `pa` to the end of its contiguous run,
-  // or nullopt.
+  // or nullopt. Ask for it inside a batch (BeginBatch) that lasts until the splice is done: a
+  // driver whose file another program may change gives extents only while it is sure the
+  // file cannot shrink before that batch ends.
   virtual std::optional<FileExtent> FileBacked(uint64_t pa) const;
 
   // True if guest memory can change while we look at it (a running VM).
   virtual bool live() const { return false; }
+  // True if the source's bytes may change under us although it is no running VM: a snapshot
+  // file that another program may change (no lease, or its lease was broken). Default: live().
+  virtual bool may_change() const { return live(); }
   // True if WritePhys can succeed.
   virtual bool writable() const { return false; }
 
@@ -97,7 +105,9 @@ class Driver {
   // whole batch instead of stopping it for each read; the others need not care. Batches nest
   // and may come from several threads; a Pause or Resume meanwhile has the last word.
   // BeginBatch returns true when the VM cannot run until the matching EndBatch (what a walk
-  // reads then may be cached for that long). Default: nothing, false.
+  // reads then may be cached for that long). A snapshot driver looks at its file here, and
+  // a change its lease announces waits until the batch ends (FileBacked). Default: nothing,
+  // false.
   virtual bool BeginBatch() { return false; }
   virtual void EndBatch() {}
   // A live VM's state; nullopt for sources that do not run (snapshots). A VM that went away

@@ -27,6 +27,7 @@ constexpr uint32_t kQemuNoteCpuState = 0;
 // e_phnum value meaning "the real count is in section header 0's sh_info" (QEMU uses it for
 // guests with more than 65534 RAM blocks).
 constexpr uint16_t kPnXnum = 0xffff;
+constexpr uint16_t kElf32PhdrSize = 32;  // sizeof(Elf32_Phdr); Elf64_Phdr is 56
 // The kernel's VMCOREINFO is one page; a megabyte is generous and keeps copies bounded.
 constexpr size_t kMaxVmcoreInfo = 1 << 20;
 
@@ -95,13 +96,26 @@ Result<ElfHeader> ReadElfHeader(std::span<const std::byte> file) {
   if (h.machine != kElfMachineX86_64 && h.machine != kElfMachineI386) {
     return UnsupportedError("ELF machine " + std::to_string(h.machine) + " is not x86");
   }
+  if (!h.is64 && h.machine == kElfMachineX86_64) {
+    return BadDataError(
+        "ELF header says 32-bit (EI_CLASS, byte 4, is ELFCLASS32) but its machine is x86-64: "
+        "x86-64 cores are ELFCLASS64, so the class byte is damaged");
+  }
   VMEMFS_TRY(in.Skip(4));                     // e_version
   VMEMFS_TRY(ReadAddr(in, h.is64).status());  // e_entry
   VMEMFS_ASSIGN_OR_RETURN(h.phoff, ReadAddr(in, h.is64));
   VMEMFS_ASSIGN_OR_RETURN(uint64_t shoff, ReadAddr(in, h.is64));
-  VMEMFS_TRY(in.Skip(6));  // e_flags, e_ehsize
+  // e_flags, e_ehsize: the header size is no check, real producers write wrong ones (8).
+  VMEMFS_TRY(in.Skip(6));
   VMEMFS_ASSIGN_OR_RETURN(uint16_t phentsize, in.Read<uint16_t>());
   VMEMFS_ASSIGN_OR_RETURN(uint16_t phnum, in.Read<uint16_t>());
+  // The program header size tells the classes apart (56 or 32 bytes): a class byte that
+  // contradicts it is damaged, and a message about the headers would mislead.
+  if (phnum != 0 && h.is64 && phentsize == kElf32PhdrSize) {
+    return BadDataError("ELF header says 64-bit (EI_CLASS, byte 4, is ELFCLASS64) but its "
+                        "program headers (e_phentsize) have ELFCLASS32's 32 bytes: the class "
+                        "byte is damaged");
+  }
   h.phentsize = phentsize;
   h.phnum = phnum;
   if (phnum == kPnXnum) {
@@ -157,12 +171,16 @@ Result<std::span<const std::byte>> SegmentData(std::span<const std::byte> file,
 Result<SnapshotSegment> LoadSegment(std::span<const std::byte> file, const ProgramHeader& p,
                                     uint64_t index) {
   VMEMFS_TRY(SegmentData(file, p, index).status());
+  // The segment describes [paddr, paddr + p_memsz) of guest RAM, even where its bytes are not
+  // in the file: that must be an address range x86 can have.
+  auto end = CheckedAdd(p.paddr, p.memsz);
+  if (!end || *end > kMaxPhysicalAddress) {
+    return BadDataError(PhdrName(index) + " (PT_LOAD at paddr " + Hex(p.paddr) + ", p_memsz " +
+                        Hex(p.memsz) + ") reaches beyond 2^52, the largest physical address x86 "
+                        "has");
+  }
   // Bytes beyond p_filesz are not in the file; p_memsz below p_filesz means only that much RAM.
   const uint64_t size = std::min(p.filesz, p.memsz);
-  if (!CheckedAdd(p.paddr, size)) {
-    return BadDataError(PhdrName(index) + " wraps around the physical address space (paddr " +
-                        Hex(p.paddr) + ", size " + Hex(size) + ")");
-  }
   return SnapshotSegment{.phys_start = p.paddr, .file_offset = p.offset, .size = size};
 }
 

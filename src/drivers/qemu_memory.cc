@@ -94,7 +94,7 @@ std::optional<MappedFile> OpenMappedFile(pid_t pid, const MapEntry& e, const Map
            vma.end);
   for (const std::string& candidate : {e.path, std::string(map_files)}) {
     if (candidate.empty() || candidate[0] != '/') continue;
-    Result<MappedFile> file = MappedFile::Open(candidate, writable);
+    Result<MappedFile> file = MappedFile::Open(candidate, {.writable = writable});
     if (!file || !SameFile(file->fd(), e)) continue;
     if (!RangeWithin(e.offset, e.end - e.start, file->bytes().size())) continue;
     path = candidate;
@@ -194,7 +194,8 @@ Status QemuMemory::Transfer(uint64_t pa, std::byte* buf, size_t len, bool write)
     }
     std::byte* mem = FileMemory(run, at);
     write ? std::memcpy(mem, buf + done, n) : std::memcpy(buf + done, mem, n);
-    return Status();
+    // Someone cut QEMU's RAM file short: the lost bytes read as zeros (file_watch.h).
+    return files_[run.value.file].map.watch().Check(run.value.file_offset + (at - run.start), n);
   });
 }
 

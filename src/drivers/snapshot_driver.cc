@@ -72,13 +72,16 @@ class SnapshotDriver final : public Driver {
   std::span<const PhysRange> ranges() const override { return runs_.ranges(); }
   std::span<const RomRange> rom() const override { return rom_; }
   bool writable() const override { return writable_; }
+  bool may_change() const override { return !file_.watch().stable(); }
   unsigned vcpu_count() const override { return static_cast<unsigned>(layout_.vcpus.size()); }
   std::optional<std::string> VmcoreInfo() const override { return layout_.vmcoreinfo; }
 
+  // Copies, then checks: bytes another program cut from the file meanwhile read as zeros from
+  // the mapping (file_watch.h), and are an error here.
   Status ReadPhys(uint64_t pa, std::span<std::byte> out) override {
     auto copy = [&](const FileRun& run, uint64_t at, uint64_t done, uint64_t n) {
       std::memcpy(out.data() + done, Memory(run, at), n);
-      return Status();
+      return Intact(run, at, n);
     };
     return runs_.ForEachPiece(pa, out.size(), copy);
   }
@@ -87,22 +90,32 @@ class SnapshotDriver final : public Driver {
     if (!writable_) return UnsupportedError(path_ + ": snapshot opened read-only");
     auto copy = [&](const FileRun& run, uint64_t at, uint64_t done, uint64_t n) {
       std::memcpy(Memory(run, at), in.data() + done, n);
-      return Status();
+      return Intact(run, at, n);
     };
     return runs_.ForEachPiece(pa, in.size(), copy);
   }
 
+  // Zero copy only while a lease promises that the file cannot change unannounced: a view of
+  // the mapping could show zeros for lost bytes, and a splice would end early.
   std::span<const std::byte> Mapped(uint64_t pa) const override {
-    const FileRun* run = runs_.Find(pa);
+    const FileRun* run = file_.watch().stable() ? runs_.Find(pa) : nullptr;
     if (run == nullptr) return {};
     return {Memory(*run, pa), static_cast<size_t>(run->end - pa)};
   }
 
   std::optional<FileExtent> FileBacked(uint64_t pa) const override {
-    const FileRun* run = runs_.Find(pa);
+    const FileRun* run = file_.watch().stable() ? runs_.Find(pa) : nullptr;
     if (run == nullptr) return std::nullopt;
     return FileExtent{file_.fd(), run->value + (pa - run->start), run->end - pa};
   }
+
+  // A batch's reader announces itself, so that a lease is given back only after its splices
+  // are done; a file without a lease is looked at once per batch.
+  bool BeginBatch() override {
+    if (!file_.watch().BeginRead()) file_.watch().Recheck();
+    return false;
+  }
+  void EndBatch() override { file_.watch().EndRead(); }
 
   Result<RegisterSet> Registers(unsigned vcpu) override {
     if (vcpu >= layout_.vcpus.size()) {
@@ -112,16 +125,22 @@ class SnapshotDriver final : public Driver {
   }
 
   std::vector<Fact> Describe() const override {
-    return {
+    std::vector<Fact> facts = {
         {"format", layout_.format, FormatHow(layout_.format)},
         {"file-size", std::to_string(file_.bytes().size())},
         {"segments", std::to_string(layout_.segments.size())},
     };
+    for (Fact& fact : file_.Describe()) facts.push_back(std::move(fact));
+    return facts;
   }
 
  private:
   std::byte* Memory(const FileRun& run, uint64_t pa) const {
     return file_.bytes().data() + run.value + (pa - run.start);
+  }
+  Status Intact(const FileRun& run, uint64_t pa, uint64_t n) const {
+    Status s = file_.watch().Check(run.value + (pa - run.start), n);
+    return s.ok() ? s : s.WithContext(path_);
   }
 
   const std::string path_;
@@ -141,9 +160,13 @@ Result<SnapshotLayout> ParseSnapshot(std::span<const std::byte> bytes) {
 }  // namespace
 
 Result<std::unique_ptr<Driver>> OpenSnapshot(const std::string& path, const OpenOptions& options) {
-  VMEMFS_ASSIGN_OR_RETURN(MappedFile file, MappedFile::Open(path, options.writable));
+  VMEMFS_ASSIGN_OR_RETURN(MappedFile file,
+                          MappedFile::Open(path, {.writable = options.writable, .lease = true}));
   Result<SnapshotLayout> layout = ParseSnapshot(file.bytes());
   if (!layout) return layout.error().WithContext(path);
+  if (file.watch().intact() < file.bytes().size()) {
+    return UnavailableError(path + ": the file shrank while it was being read");
+  }
   size_t kept = 0;
   std::vector<RomRange> rom = SnapshotRom(*layout, kept);
   if (kept == 0) return BadDataError(path + ": no guest RAM in the file");

@@ -27,6 +27,10 @@ Status NormalizeSegments(std::vector<SnapshotSegment>& segments, uint64_t file_s
       return BadDataError("RAM segment at " + Hex(s.phys_start) + " (size " + Hex(s.size) +
                           ", file offset " + Hex(s.file_offset) + ") is out of bounds");
     }
+    if (s.phys_start + s.size > kMaxPhysicalAddress) {
+      return BadDataError("RAM segment at " + Hex(s.phys_start) + " (size " + Hex(s.size) +
+                          ") ends beyond 2^52, the largest physical address x86 has");
+    }
   }
   std::sort(segments.begin(), segments.end(),
             [](const SnapshotSegment& a, const SnapshotSegment& b) {

@@ -3,7 +3,7 @@
 //
 // Contract of every parser that returns a SnapshotLayout: segments are non-empty, sorted by
 // phys_start, do not overlap in guest-physical space, lie entirely inside the parsed file, and
-// phys_start + size does not overflow. There are at most kMaxSnapshotSegments segments and
+// phys_start + size is at most kMaxPhysicalAddress. There are at most kMaxSnapshotSegments segments and
 // kMaxSnapshotVcpus vCPUs.
 #ifndef VMEMFS_DRIVERS_SNAPSHOT_LAYOUT_H_
 #define VMEMFS_DRIVERS_SNAPSHOT_LAYOUT_H_
@@ -22,6 +22,8 @@ namespace vmemfs::drivers {
 inline constexpr size_t kMaxSnapshotSegments = 65536;
 // KVM's limit is 4096 vCPUs; anything beyond is garbage.
 inline constexpr size_t kMaxSnapshotVcpus = 4096;
+// x86 physical addresses have at most 52 bits (MAXPHYADDR): RAM above 4 PiB cannot exist.
+inline constexpr uint64_t kMaxPhysicalAddress = 1ull << 52;
 
 // `size` bytes of guest RAM at guest-physical `phys_start`, stored at `file_offset`.
 struct SnapshotSegment {

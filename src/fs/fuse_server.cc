@@ -282,6 +282,33 @@ void OnLseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info* 
   fuse_reply_lseek(req, static_cast<off_t>(*pos));
 }
 
+// The tree is made by vmemfs, never by its users: creating, removing, renaming, linking and
+// changing attributes are refused, EROFS in a read-only mount, EPERM with --rw (memory is
+// writable then, names still are not). The mount itself is not "ro": `ctl` takes commands.
+int NamespaceErrno(fuse_req_t req) { return ServerOf(req).options.writable ? EPERM : EROFS; }
+void RefuseEntry(fuse_req_t req) { fuse_reply_err(req, NamespaceErrno(req)); }
+void OnMknod(fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) { RefuseEntry(req); }
+void OnMkdir(fuse_req_t req, fuse_ino_t, const char*, mode_t) { RefuseEntry(req); }
+void OnRemove(fuse_req_t req, fuse_ino_t, const char*) { RefuseEntry(req); }
+void OnSymlink(fuse_req_t req, const char*, fuse_ino_t, const char*) { RefuseEntry(req); }
+void OnRename(fuse_req_t req, fuse_ino_t, const char*, fuse_ino_t, const char*, unsigned) {
+  RefuseEntry(req);
+}
+void OnLink(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) { RefuseEntry(req); }
+void OnCreate(fuse_req_t req, fuse_ino_t, const char*, mode_t, fuse_file_info*) {
+  RefuseEntry(req);
+}
+void OnSetattr(fuse_req_t req, fuse_ino_t, struct stat*, int, fuse_file_info*) {
+  RefuseEntry(req);
+}
+void OnSetxattr(fuse_req_t req, fuse_ino_t, const char*, const char*, size_t, int) {
+  RefuseEntry(req);
+}
+void OnRemovexattr(fuse_req_t req, fuse_ino_t, const char*) { RefuseEntry(req); }
+void OnFallocate(fuse_req_t req, fuse_ino_t, int, off_t, off_t, fuse_file_info*) {
+  RefuseEntry(req);
+}
+
 fuse_lowlevel_ops MakeOps() {
   fuse_lowlevel_ops ops = {};
   ops.init = OnInit;
@@ -297,6 +324,18 @@ fuse_lowlevel_ops MakeOps() {
   ops.read = OnRead;
   ops.write = OnWrite;
   ops.lseek = OnLseek;
+  ops.mknod = OnMknod;
+  ops.mkdir = OnMkdir;
+  ops.unlink = OnRemove;
+  ops.rmdir = OnRemove;
+  ops.symlink = OnSymlink;
+  ops.rename = OnRename;
+  ops.link = OnLink;
+  ops.create = OnCreate;
+  ops.setattr = OnSetattr;
+  ops.setxattr = OnSetxattr;
+  ops.removexattr = OnRemovexattr;
+  ops.fallocate = OnFallocate;
   return ops;
 }
 

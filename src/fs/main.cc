@@ -15,9 +15,11 @@
 
 #include "fs/daemon.h"
 #include "fs/fuse_server.h"
+#include "fs/info_line.h"
 #include "fs/tree.h"
 #include "fs/vm.h"
 #include "fs/vm_directory.h"
+#include "fs/vm_name.h"
 #include "fs/vm_set_provider.h"
 #include "vmi/os_registry.h"
 #include "vmi/sources.h"
@@ -54,10 +56,10 @@ Result<std::vector<std::unique_ptr<vmemfs::fs::Vm>>> OpenAll(
   std::set<std::string> names;
   for (const std::string& arg : args) {
     Source source = ParseSource(arg);
-    if (source.name.empty() || source.name == "." || source.name == ".." ||
-        source.name.find('/') != std::string::npos) {
-      return vmemfs::InvalidArgumentError(arg + ": cannot name a directory '" + source.name +
-                                          "'; use NAME=" + arg);
+    if (Status s = vmemfs::fs::CheckVmName(source.name); !s.ok()) {
+      return vmemfs::InvalidArgumentError(vmemfs::fs::OneLine(arg) + ": cannot name a directory '" +
+                                          vmemfs::fs::OneLine(source.name) + "' (" + s.message() +
+                                          "); use NAME=" + vmemfs::fs::OneLine(arg));
     }
     if (!names.insert(source.name).second) {
       return vmemfs::InvalidArgumentError(arg + ": the name '" + source.name +
@@ -77,8 +79,10 @@ Status CheckMountpoint(const std::string& path) {
   return Status();
 }
 
+// One line, whatever a path or a guest put into the message.
 int Fail(const Status& s) {
-  fprintf(stderr, "vmemfs: %s\n", s.message().empty() ? s.ToString().c_str() : s.message().c_str());
+  std::string text = vmemfs::fs::OneLine(s.message().empty() ? s.ToString() : s.message());
+  fprintf(stderr, "vmemfs: %s\n", text.c_str());
   return 1;
 }
 
@@ -102,8 +106,11 @@ int main(int argc, char** argv) {
   app.add_flag("-f,--foreground", serve.foreground, "stay in the foreground");
   app.add_flag("-s,--single-threaded", serve.single_threaded, "serve requests on one thread");
   app.add_flag("-d,--debug", serve.debug, "print FUSE requests (implies -f)");
+  // One value per -o, wherever it stands: without allow_extra_args(false) CLI11 lets a
+  // vector option swallow every argument after it, SOURCEs and MOUNTPOINT included.
   app.add_option("-o", serve.fuse_options, "FUSE mount options, e.g. -o allow_other")
       ->expected(1)
+      ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_flag("--rw", serve.writable, "allow writes to guest memory (default: read-only)");
   std::string libvirt_uri;

@@ -48,8 +48,11 @@ Status AddRuns(Guest& guest, const std::vector<MemoryRun>& runs, ReadPlan& plan)
   return Status();
 }
 
-// Later failures shorten the read; only a failure at the first byte is an error.
+// Later failures shorten the read; only a failure at the first byte is an error. Bytes the
+// source lost (a snapshot file cut short, a VM gone) fail the whole read: the kernel takes a
+// short read of a cached file for its end, and would then hide the rest of it.
 Status ShortReadOrError(const Status& s, const ReadPlan& plan) {
+  if (s.code() == ErrorCode::kUnavailable) return s;
   return s.ok() || !plan.empty() ? Status() : s;
 }
 
@@ -110,7 +113,10 @@ class MemoryFile : public File {
 Status MemoryHandle::Read(uint64_t offset, size_t size, ReadPlan& plan) {
   uint64_t end = file_.Size();
   if (offset >= end) return Status();
-  vmi::Guest::Batch batch(file_.guest());  // translations and copies of one read together
+  // Translations, copies and splices of one read together: the batch lives until the reply
+  // is sent (a snapshot file must not shrink under a splice).
+  auto batch = std::make_shared<const vmi::Guest::Batch>(file_.guest());
+  plan.Keep(batch);
   uint64_t n = std::min<uint64_t>(size, end - offset);
   return ShortReadOrError(file_.Plan(offset, n, plan), plan);
 }

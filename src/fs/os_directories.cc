@@ -94,13 +94,10 @@ Status AddTaskFiles(Tree& tree, Ino dir, const Context& ctx, ProcessRef process)
                             return fmt::format("0x{:x}\n", space.root);
                           }))
                  .status());
+  // The user half only: the kernel half (with its map of all RAM) is kmem's.
   auto space = [process] { return process->UserSpace(); };
-  // User space only: the kernel half of a process's tables is kmem, and counted in every mem
-  // it made `du` of a VM directory hundreds of times its RAM.
-  VMEMFS_TRY(tree.AddFile(dir, "mem",
-                          MakeVirtualWindowFile(*ctx.guest, ctx.mode(), space, 0,
-                                                vmi::UserSpaceEnd(ctx.mode())))
-                 .status());
+  auto mem = MakeVirtualWindowFile(*ctx.guest, ctx.mode(), space, 0, vmi::UserSpaceEnd(ctx.mode()));
+  VMEMFS_TRY(tree.AddFile(dir, "mem", std::move(mem)).status());
   return tree.AddDirectory(dir, "vmem", std::make_unique<VmemProvider>(ctx, process)).status();
 }
 

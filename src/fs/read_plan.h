@@ -33,6 +33,9 @@ class ReadPlan {
   // Memory the plan owns (for bytes that had to be copied), valid as long as the plan; it is
   // not part of the reply until passed to AddMemory.
   std::byte* Allocate(size_t length);
+  // Keeps `object` alive until the plan is gone, i.e. until the reply was sent: what makes
+  // its pieces valid (a batch during which a source file cannot change under a splice).
+  void Keep(std::shared_ptr<const void> object) { kept_.push_back(std::move(object)); }
 
   const std::vector<ReadPiece>& pieces() const { return pieces_; }
   size_t total() const { return total_; }
@@ -41,6 +44,7 @@ class ReadPlan {
  private:
   std::vector<ReadPiece> pieces_;
   std::vector<std::unique_ptr<std::byte[]>> owned_;
+  std::vector<std::shared_ptr<const void>> kept_;
   size_t total_ = 0;
 };
 

@@ -57,7 +57,7 @@ class TextFile : public File {
   bool writable() const override { return static_cast<bool>(on_write_); }
 
   Result<std::unique_ptr<Handle>> Open() override {
-    const bool live = guest_ != nullptr && guest_->live();
+    const bool live = guest_ != nullptr && guest_->may_change();
     VMEMFS_ASSIGN_OR_RETURN(Text text, Current(/*fresh=*/live));
     return std::unique_ptr<Handle>(std::make_unique<TextHandle>(std::move(text), on_write_, live));
   }

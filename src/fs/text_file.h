@@ -3,7 +3,8 @@
 // One kind, one freshness rule, the guest's (vmi/freshness.h): a snapshot's text is made once
 // per generation (in practice once per mount) and may be cached by the kernel; a live guest's
 // text is made afresh at every open and never cached by the kernel (reads see the text as it
-// was at open). With a WriteHandler the file is writable: a register to set, a command to run.
+// was at open), and so is a snapshot's once its file may change under the mount
+// (Guest::may_change: `info` then says what happened to the file). With a WriteHandler the file is writable: a register to set, a command to run.
 #ifndef VMEMFS_FS_TEXT_FILE_H_
 #define VMEMFS_FS_TEXT_FILE_H_
 

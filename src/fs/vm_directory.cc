@@ -4,6 +4,7 @@
 
 #include <charconv>
 
+#include "fs/info_line.h"
 #include "fs/kvmem_directory.h"
 #include "fs/memory_files.h"
 #include "fs/os_directories.h"
@@ -177,11 +178,8 @@ std::string RegistersText(const drivers::RegisterSet& regs) {
 }
 
 std::string VmInfoText(vmi::Guest& guest, const VmDirectoryOptions& options) {
-  std::string text = fmt::format("name: {}\nsource: {}\n", options.name, options.source);
-  for (const Fact& fact : guest.Describe()) {
-    text += fmt::format("{}: {}", fact.key, fact.value);
-    text += fact.how.empty() ? "\n" : " # " + fact.how + "\n";
-  }
+  std::string text = InfoLine({"name", options.name}) + InfoLine({"source", options.source});
+  for (const Fact& fact : guest.Describe()) text += InfoLine(fact);
   return text;
 }
 

@@ -5,6 +5,7 @@
 
 #include "fs/vm.h"
 #include "fs/vm_directory.h"
+#include "fs/vm_name.h"
 
 namespace vmemfs::fs {
 namespace {
@@ -20,14 +21,16 @@ class VmSetProvider : public DirectoryProvider {
   Result<std::vector<std::string>> Names() override {
     VMEMFS_ASSIGN_OR_RETURN(auto current, set_->Current());
     std::vector<std::string> names;
-    for (const auto& e : current) names.push_back(e.name);
+    for (const auto& e : current) {
+      if (CheckVmName(e.name).ok()) names.push_back(e.name);  // others cannot be directories
+    }
     return names;
   }
 
   Result<std::optional<Entry>> Make(std::string_view name) override {
     VMEMFS_ASSIGN_OR_RETURN(auto current, set_->Current());
     for (const auto& e : current) {
-      if (e.name != name) continue;
+      if (e.name != name || !CheckVmName(e.name).ok()) continue;
       VMEMFS_ASSIGN_OR_RETURN(auto vm, OpenVm(e.name, e.spec, writable_, os_finders_));
       Vm* v = vm.get();
       {

@@ -69,7 +69,7 @@ class Guest::DriverMemory : public PhysicalMemory {
     auto mapped = driver_.Mapped(pa);
     if (mapped.size() >= out.size()) {
       std::memcpy(out.data(), mapped.data(), out.size());
-      return Status();
+      if (drivers::MappingsUntouched()) return Status();
     }
     return driver_.ReadPhys(pa, out);
   }

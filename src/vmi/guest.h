@@ -30,6 +30,7 @@
 #include "base/fact.h"
 #include "base/status.h"
 #include "drivers/driver.h"
+#include "drivers/file_watch.h"
 #include "drivers/phys_map.h"
 #include "vmi/freshness.h"
 #include "vmi/os.h"
@@ -102,6 +103,10 @@ class Guest {
   // --- The source ---
   // True if memory can change while we look (a running VM, not a snapshot).
   bool live() const { return live_; }
+  // True if the source's bytes may change while we look: a live VM, or a snapshot file that
+  // another program may change (Driver::may_change). What is generated from such a source is
+  // made again at every look.
+  bool may_change() const { return live_ || driver_->may_change(); }
   // True if writes can reach the source (opened --rw, and the backend can write).
   bool writable() const;
   // A live VM's state; nullopt for snapshots.
@@ -114,12 +119,13 @@ class Guest {
 
   // --- Physical memory (vmi_read_pa, vmi_write_pa, vmi_get_memsize) ---
   // Reads exactly out.size() bytes; kFault (address() = first missing byte) outside RAM.
-  // Inline fast path for the largest RAM range the driver holds mapped (most of RAM).
+  // Inline fast path for the largest RAM range the driver holds mapped (most of RAM): a copy,
+  // good unless a mapped file was touched meanwhile (then the driver reads and checks).
   Status ReadPhys(uint64_t pa, std::span<std::byte> out) {
     uint64_t off = pa - direct_start_;
     if (off < direct_.size() && out.size() <= direct_.size() - off) {
       std::memcpy(out.data(), direct_.data() + off, out.size());
-      return Status();
+      if (drivers::MappingsUntouched()) return Status();
     }
     return driver_->ReadPhys(pa, out);
   }

@@ -182,6 +182,54 @@ TEST(ElfCoreTest, SegmentWrappingAddressSpaceIsRejected) {
   EXPECT_FALSE(Parse(BuildElf(spec)));
 }
 
+// p_memsz says how much RAM the segment describes, bytes in the file or not: it must be an
+// address range x86 can have (52 bits).
+TEST(ElfCoreTest, AbsurdMemszIsRejected) {
+  for (uint64_t memsz : {~0ull, (1ull << 52)}) {
+    ElfSpec spec;
+    spec.loads.push_back({0x1000, Pattern(0x100, 1), memsz});
+    auto layout = Parse(BuildElf(spec));
+    ASSERT_FALSE(layout) << std::hex << memsz;
+    EXPECT_EQ(layout.error().code(), ErrorCode::kBadData);
+    EXPECT_NE(layout.error().message().find("2^52"), std::string::npos)
+        << layout.error().message();
+  }
+}
+
+TEST(ElfCoreTest, RamAbove52BitsIsRejected) {
+  ElfSpec spec;
+  spec.loads.push_back({1ull << 52, Pattern(0x100, 1)});
+  auto layout = Parse(BuildElf(spec));
+  ASSERT_FALSE(layout);
+  EXPECT_NE(layout.error().message().find("2^52"), std::string::npos) << layout.error().message();
+  // The highest page x86 can address is fine.
+  ElfSpec top;
+  top.loads.push_back({(1ull << 52) - 0x1000, Pattern(0x1000, 1)});
+  EXPECT_TRUE(Parse(BuildElf(top)));
+}
+
+TEST(ElfCoreTest, ClassByteContradictingTheHeaderSaysSo) {
+  Bytes file = BuildElf(SampleElf64());
+  file[4] = std::byte{1};  // ELFCLASS32 on a 64-bit x86-64 core
+  auto layout = Parse(file);
+  ASSERT_FALSE(layout);
+  EXPECT_EQ(layout.error().code(), ErrorCode::kBadData);
+  EXPECT_NE(layout.error().message().find("ELFCLASS32"), std::string::npos)
+      << layout.error().message();
+  EXPECT_NE(layout.error().message().find("x86-64"), std::string::npos);
+  // An i386 core with a 64-bit class byte: the program header size gives it away.
+  ElfSpec spec32;
+  spec32.is64 = false;
+  spec32.machine = 3;
+  spec32.loads.push_back({0x1000, Pattern(0x100, 1)});
+  Bytes elf32 = BuildElf(spec32);
+  elf32[4] = std::byte{2};
+  auto wrong = Parse(elf32);
+  ASSERT_FALSE(wrong);
+  EXPECT_NE(wrong.error().message().find("e_phentsize"), std::string::npos)
+      << wrong.error().message();
+}
+
 TEST(ElfCoreTest, ExtendedPhnumFromSectionHeader) {
   ElfSpec spec;
   spec.loads.push_back({0x1000, Pattern(0x10, 1)});

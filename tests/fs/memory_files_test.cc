@@ -88,6 +88,18 @@ TEST_F(PhysicalMemoryFileTest, AnIoErrorLaterShortensTheRead) {
   EXPECT_EQ(plan.total(), 0x3000u);  // [0x2000, 0x5000)
 }
 
+// A source that lost bytes (a snapshot file cut short, a VM gone) is no end of file: a short
+// read would make the kernel take the file for shorter than it is.
+TEST_F(PhysicalMemoryFileTest, LostBytesFailTheWholeRead) {
+  fake_->FailReads({0x5000, 0x5001}, UnavailableError("the snapshot file lost these bytes"));
+  ReadPlan plan;
+  Status s = handle_->Read(0x2000, 0x4000, plan);
+  EXPECT_EQ(s.code(), ErrorCode::kUnavailable) << s.ToString();
+  ReadPlan before;
+  ASSERT_TRUE(handle_->Read(0x2000, 0x1000, before).ok());
+  EXPECT_EQ(before.total(), 0x1000u);
+}
+
 TEST_F(PhysicalMemoryFileTest, SeekDataAndHoleFollowTheRamRanges) {
   EXPECT_EQ(*handle_->Seek(0, SEEK_DATA), 0u);
   EXPECT_EQ(*handle_->Seek(0, SEEK_HOLE), 0x3000u);

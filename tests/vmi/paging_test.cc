@@ -211,6 +211,15 @@ TEST(PagingModeTest, NamesAndSizes) {
   EXPECT_EQ(AddressSpaceSize(PagingMode::kIa32e5), 1ull << 57);
 }
 
+TEST(PagingModeTest, UserSpaceEndsAtTheLowerCanonicalHalf) {
+  EXPECT_EQ(UserSpaceEnd(PagingMode::kIa32e4), 1ull << 47);
+  EXPECT_EQ(UserSpaceEnd(PagingMode::kIa32e5), 1ull << 56);
+  EXPECT_EQ(OffsetToVirtual(PagingMode::kIa32e4, UserSpaceEnd(PagingMode::kIa32e4)),
+            0xffff800000000000ull);  // the first kernel address
+  EXPECT_EQ(UserSpaceEnd(PagingMode::kLegacy32), 1ull << 32);
+  EXPECT_EQ(UserSpaceEnd(PagingMode::kPae), 1ull << 32);
+}
+
 TEST(PagingModeTest, DtbFromCr3) {
   EXPECT_EQ(DtbFromCr3(PagingMode::kLegacy32, 0x1234'5678'9abc'defful), 0x9abcd000u);
   EXPECT_EQ(DtbFromCr3(PagingMode::kPae, 0x9abcdef8), 0x9abcdee0u);

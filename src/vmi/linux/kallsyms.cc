@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "base/checked.h"
+#include "vmi/linux/kallsyms_check.h"
+#include "vmi/linux/kernel_image.h"
 
 namespace vmemfs::vmi::linux_os {
 namespace {
@@ -87,6 +89,8 @@ class NameStream {
   }
   const uint8_t* data() const { return reinterpret_cast<const uint8_t*>(buf_.data()) + pos_; }
   void Advance(size_t n) { pos_ += n; }
+  // Bytes of the table decoded so far.
+  uint64_t offset() const { return consumed_ - (buf_.size() - pos_); }
 
  private:
   const KernelReader& read_;
@@ -188,6 +192,12 @@ Result<KallsymsAddresses> KallsymsAddresses::FromVmcoreInfo(const VmcoreInfo& in
   at.relative_base = info.Symbol("kallsyms_relative_base");
   at.addresses = info.Symbol("kallsyms_addresses");
   at.stext = info.Symbol("_stext");
+  for (const auto& [name, address] : info.symbols()) {
+    // The kallsyms tables themselves are not in kallsyms; values outside the image (the
+    // mem_section pointer) are no symbol addresses.
+    if (name.starts_with("kallsyms_") || address < kKernelImageRegionStart) continue;
+    at.known.emplace_back(name, address);
+  }
   if (!(at.offsets && at.relative_base) && !at.addresses) {
     return NotFoundError(
         "VMCOREINFO has neither kallsyms_offsets + kallsyms_relative_base nor "
@@ -196,7 +206,8 @@ Result<KallsymsAddresses> KallsymsAddresses::FromVmcoreInfo(const VmcoreInfo& in
   return at;
 }
 
-Result<SymbolTable> DecodeKallsyms(const KernelReader& read, const KallsymsAddresses& at) {
+Result<SymbolTable> DecodeKallsyms(const KernelReader& read, const KallsymsAddresses& at,
+                                   KallsymsReport* report) {
   uint32_t count;
   VMEMFS_TRY(read(at.num_syms, std::as_writable_bytes(std::span(&count, 1)))
                  .WithContext("kallsyms_num_syms"));
@@ -209,18 +220,38 @@ Result<SymbolTable> DecodeKallsyms(const KernelReader& read, const KallsymsAddre
   std::vector<Symbol> symbols;
   symbols.reserve(std::min<uint32_t>(count, 1u << 17));
   NameStream names(read, at.names);
+  DecodedNames decoded;
+  decoded.count = count;
+  Status stopped;  // why decoding ended before `count` names, if it did
   uint64_t total = 0;
   for (uint32_t i = 0; i < count; ++i) {
-    Symbol& s = symbols.emplace_back();
-    VMEMFS_TRY(DecodeName(names, tokens, s, total).WithContext("kallsyms_names"));
+    if (i % kKallsymsMarkerStride == 0) decoded.block_offsets.push_back(names.offset());
+    Symbol s;
+    stopped = DecodeName(names, tokens, s, total).WithContext("kallsyms_names");
+    if (!stopped.ok()) break;
+    symbols.push_back(std::move(s));
   }
+  decoded.end = names.offset();
+  decoded.complete = stopped.ok();
+  if (symbols.empty()) return stopped;
   VMEMFS_TRY(FillAddresses(read, at, symbols));
+  NamesVerdict verdict = CheckKallsymsNames(read, at, decoded, symbols);
+  // Without markers nothing tells a good prefix from a bad one.
+  if (!stopped.ok() && !verdict.markers) return stopped;
+  if (!stopped.ok() && verdict.damage.empty()) verdict.damage = stopped.message();
+  symbols.resize(verdict.keep);
+  if (report != nullptr) {
+    *report = {count, static_cast<uint32_t>(verdict.keep), verdict.markers, verdict.damage};
+  }
+  if (symbols.empty()) return BadDataError("kallsyms names do not decode: " + verdict.damage);
   return SymbolTable(std::move(symbols));
 }
 
-Result<SymbolTable> ReadKallsyms(KernelMemory& memory, const KallsymsAddresses& at) {
+Result<SymbolTable> ReadKallsyms(KernelMemory& memory, const KallsymsAddresses& at,
+                                 KallsymsReport* report) {
   return DecodeKallsyms(
-      [&memory](uint64_t va, std::span<std::byte> out) { return memory.Read(va, out); }, at);
+      [&memory](uint64_t va, std::span<std::byte> out) { return memory.Read(va, out); }, at,
+      report);
 }
 
 }  // namespace vmemfs::vmi::linux_os

@@ -24,6 +24,9 @@
 #include <functional>
 #include <optional>
 #include <span>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "base/status.h"
 #include "vmi/linux/kernel_memory.h"
@@ -41,6 +44,9 @@ struct KallsymsAddresses {
   std::optional<uint64_t> relative_base;
   std::optional<uint64_t> addresses;  // otherwise
   std::optional<uint64_t> stext;      // SYMBOL(_stext), to confirm the address rule
+  // The other symbols VMCOREINFO names in the kernel image, to check the decoded names by
+  // (kallsyms_check.h).
+  std::vector<std::pair<std::string, uint64_t>> known;
 
   // From SYMBOL(kallsyms_*) (Linux 6.0+ exports them). kNotFound naming what is missing.
   // Older kernels: a fallback would have to find the tables by shape (token_index: 256
@@ -57,12 +63,24 @@ inline constexpr uint64_t kMaxNameBytesTotal = 256ull << 20;  // decoded names, 
 // Reads kernel virtual memory: exactly out.size() bytes, or an error (kFault at a hole).
 using KernelReader = std::function<Status(uint64_t va, std::span<std::byte> out)>;
 
-// Decodes the tables through `read` (tests and fuzzers pass plain bytes).
-// Errors: kBadData for implausible tables, the reader's error when a table cannot be read.
-Result<SymbolTable> DecodeKallsyms(const KernelReader& read, const KallsymsAddresses& at);
+// How much of the table could be trusted.
+struct KallsymsReport {
+  uint32_t count = 0;    // kallsyms_num_syms
+  uint32_t kept = 0;     // names that decoded and passed the checks (a prefix, by address)
+  bool markers = false;  // the names were checked against kallsyms_markers
+  std::string damage;    // why the others were dropped; empty when none were
+};
+
+// Decodes the tables through `read` (tests and fuzzers pass plain bytes), and keeps only the
+// names that pass kallsyms_check.h: a damaged name table gives fewer symbols (`report` says
+// how many and why), never garbage names. Errors: kBadData for implausible tables and for a
+// name table none of which can be trusted, the reader's error when a table cannot be read.
+Result<SymbolTable> DecodeKallsyms(const KernelReader& read, const KallsymsAddresses& at,
+                                   KallsymsReport* report = nullptr);
 
 // Through the guest's kernel page tables.
-Result<SymbolTable> ReadKallsyms(KernelMemory& memory, const KallsymsAddresses& at);
+Result<SymbolTable> ReadKallsyms(KernelMemory& memory, const KallsymsAddresses& at,
+                                 KallsymsReport* report = nullptr);
 
 }  // namespace vmemfs::vmi::linux_os
 

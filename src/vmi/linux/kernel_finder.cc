@@ -10,15 +10,15 @@
 
 #include "base/checked.h"
 #include "base/hex.h"
+#include "vmi/linux/kernel_image.h"
 
 namespace vmemfs::vmi::linux_os {
 namespace {
 
 constexpr uint64_t kPage = 4096;
-// x86_64's kernel-text region: __START_KERNEL_map up to MODULES_VADDR's lowest start. Only the
-// image is mapped here (cleanup_highmap() clears the rest), so the walk costs the image.
-constexpr uint64_t kImageRegionStart = 0xffffffff80000000ull;
-constexpr uint64_t kImageRegionEnd = 0xffffffffc0000000ull;
+// x86_64's kernel-text region (kernel_image.h): only the image is mapped there.
+constexpr uint64_t kImageRegionStart = kKernelImageRegionStart;
+constexpr uint64_t kImageRegionEnd = kKernelImageRegionEnd;
 // The real-mode blob (and its trampoline_pgd) is placed in the first megabyte.
 constexpr uint64_t kLowMemoryEnd = 1ull << 20;
 constexpr uint64_t kPtiUserBit = 1ull << 12;  // user PGD = kernel PGD + 4 KiB

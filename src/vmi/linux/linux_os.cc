@@ -5,6 +5,8 @@
 #include <algorithm>
 
 #include "base/hex.h"
+#include "vmi/linux/btf_scan.h"
+#include "vmi/linux/init_task_scan.h"
 #include "vmi/linux/kallsyms.h"
 #include "vmi/linux/linux_process.h"
 #include "vmi/linux/vmcoreinfo_scan.h"
@@ -49,48 +51,99 @@ void LinuxOs::Discover() {
   facts_.push_back({"vmcoreinfo", origin_.note_pa ? Hex(*origin_.note_pa) : "in the source",
                     origin_.how});
   facts_.insert(facts_.end(), layout_.provenance.begin(), layout_.provenance.end());
+  // Types and the task list do not need symbol names: when the names are damaged, BTF and
+  // init_task are found in the kernel image instead.
   if (Status s = FindSymbols(); !s.ok()) {
-    facts_.push_back({"symbols", ErrorText(s), ""});
-    return;
+    facts_.push_back({"symbols", ErrorText(s), "the kernel's kallsyms tables"});
   }
   if (Status s = FindTypes(); !s.ok()) {
     facts_.push_back({"types", ErrorText(s), ""});
     return;
   }
+  if (Status s = FindInitTask(); !s.ok()) facts_.push_back({"init-task", ErrorText(s), ""});
   if (Status s = FindModuleSymbols(); !s.ok()) facts_.push_back({"modules", ErrorText(s), ""});
 }
 
 Status LinuxOs::FindSymbols() {
   if (overrides_ && !overrides_->symbols.empty()) return UseOverrideSymbols();
   VMEMFS_ASSIGN_OR_RETURN(auto at, KallsymsAddresses::FromVmcoreInfo(vmcoreinfo_));
-  VMEMFS_ASSIGN_OR_RETURN(symbols_, ReadKallsyms(memory_, at));
-  facts_.push_back({"symbols", std::to_string(symbols_.size()),
-                    "the kernel's kallsyms tables, addresses from VMCOREINFO"});
+  KallsymsReport report;
+  VMEMFS_ASSIGN_OR_RETURN(symbols_, ReadKallsyms(memory_, at, &report));
+  std::string value = std::to_string(symbols_.size());
+  std::string how = "the kernel's kallsyms tables, addresses from VMCOREINFO";
+  if (report.kept < report.count) {
+    value += fmt::format(" of {}", report.count);
+    how += "; the other names do not decode and are left out: " + report.damage;
+  }
+  facts_.push_back({"symbols", value, how});
   return Status();
 }
 
-// Struct layouts from the kernel's own BTF, between __start_BTF and __stop_BTF.
+const std::vector<ImageRun>& LinuxOs::Image() {
+  if (!image_) {
+    auto runs = KernelImageRuns(guest_.physical(), memory_.kernel());
+    image_ = runs ? *std::move(runs) : std::vector<ImageRun>();
+  }
+  return *image_;
+}
+
+// Struct layouts from the kernel's own BTF: between __start_BTF and __stop_BTF, or where its
+// header is in the kernel's read-only data when those names cannot be had.
 Status LinuxOs::FindTypes() {
   if (overrides_ && overrides_->types) return UseOverrideTypes();
+  std::string how;
+  Status by_name = BtfBySymbols(&how);
+  if (!by_name.ok()) {
+    auto scanned = FindBtfInImage(memory_, Image());
+    if (!scanned) {
+      return NotFoundError("no BTF: " + by_name.message() + "; " + scanned.error().message());
+    }
+    types_ = std::move(scanned->types);
+    how = fmt::format("in kernel memory, {} bytes, found by its header at {:#x} ({})",
+                      scanned->bytes, scanned->va, by_name.message());
+  }
+  VMEMFS_ASSIGN_OR_RETURN(task_layout_, ResolveTaskLayout(*types_));
+  VMEMFS_ASSIGN_OR_RETURN(vma_layout_, ResolveVmaLayout(*types_));
+  VMEMFS_ASSIGN_OR_RETURN(path_layout_, ResolvePathLayout(*types_));
+  facts_.push_back({"types", "BTF", how});
+  return Status();
+}
+
+Status LinuxOs::BtfBySymbols(std::string* how) {
   const Symbol* start = symbols_.Lookup("__start_BTF");
   const Symbol* stop = symbols_.Lookup("__stop_BTF");
-  if (!start || !stop) return NotFoundError("no __start_BTF/__stop_BTF (kernel without BTF)");
+  if (!start || !stop) return NotFoundError("no __start_BTF/__stop_BTF symbols");
   if (stop->address <= start->address || stop->address - start->address > kMaxBtfBytes) {
     return BadDataError(fmt::format("implausible BTF size {}", stop->address - start->address));
   }
   std::vector<std::byte> btf(stop->address - start->address);
   VMEMFS_TRY(memory_.Read(start->address, btf));
   VMEMFS_ASSIGN_OR_RETURN(types_, KernelTypes::FromBtf(btf));
-  VMEMFS_ASSIGN_OR_RETURN(task_layout_, ResolveTaskLayout(*types_));
-  VMEMFS_ASSIGN_OR_RETURN(vma_layout_, ResolveVmaLayout(*types_));
-  VMEMFS_ASSIGN_OR_RETURN(path_layout_, ResolvePathLayout(*types_));
-  facts_.push_back({"types", "BTF", fmt::format("in kernel memory, {} bytes", btf.size())});
+  *how = fmt::format("in kernel memory, {} bytes", btf.size());
+  return Status();
+}
+
+// The task list's head: the init_task symbol, or the idle task found in the kernel's data.
+Status LinuxOs::FindInitTask() {
+  if (const Symbol* init_task = symbols_.Lookup("init_task")) {
+    init_task_ = init_task->address;
+    return Status();
+  }
+  auto found = FindInitTaskInImage(memory_, Image(), *task_layout_);
+  if (!found) return NotFoundError("no init_task symbol; " + found.error().message());
+  init_task_ = *found;
+  facts_.push_back({"init-task", Hex(*found),
+                    "no init_task symbol: the task_struct named swapper/0 in the kernel's data "
+                    "whose task list links back"});
   return Status();
 }
 
 Status LinuxOs::FindModuleSymbols() {
   const Symbol* head = symbols_.Lookup("modules");
-  if (!head) return NotFoundError("no `modules` symbol (kernel without CONFIG_MODULES)");
+  if (!head) {
+    return NotFoundError(symbols_.empty() ? "no `modules` symbol (no kernel symbols)"
+                                          : "no `modules` symbol (kernel without CONFIG_MODULES?)");
+  }
   VMEMFS_ASSIGN_OR_RETURN(module_layout_, ResolveModuleLayout(*types_));
   ModuleWalkReport report;
   VMEMFS_ASSIGN_OR_RETURN(auto modules,
@@ -185,12 +238,11 @@ uint64_t LinuxOs::Identity(const Task& task) {
 std::shared_ptr<const LinuxOs::TaskSnapshot> LinuxOs::WalkTasks(uint64_t generation) {
   auto snap = std::make_shared<TaskSnapshot>();
   snap->generation = generation;
-  const Symbol* init_task = symbols_.Lookup("init_task");
-  if (!task_layout_ || !init_task) {
-    snap->status = UnsupportedError("no task layout or init_task symbol");
+  if (!task_layout_ || !init_task_) {
+    snap->status = UnsupportedError("no task layout or init_task");
     return snap;
   }
-  auto leaders = ListTasks(memory_, *task_layout_, init_task->address, {}, &snap->report);
+  auto leaders = ListTasks(memory_, *task_layout_, *init_task_, {}, &snap->report);
   if (!leaders) {
     snap->status = leaders.error();
     return snap;

@@ -1,10 +1,12 @@
 // Linux as a vmi::OperatingSystem: one running kernel, found from the guest's memory alone
 // (linux_finder.h finds it; this object is what it found).
 //
-// Created from a verified kernel layout (VMCOREINFO + page tables), it reads, each step from
-// the one before: the kallsyms tables → the BTF type information → struct layouts → the
-// modules' symbols. Each step that fails leaves the steps before it usable (a kernel without
-// BTF still has symbols), and Describe says what failed. The task list is read again whenever
+// Created from a verified kernel layout (VMCOREINFO + page tables), it reads: the kallsyms
+// tables (only names that check out are kept), the BTF type information (by its symbols, or
+// by its header in the kernel image when the names are damaged) → struct layouts → init_task
+// (likewise) → the modules' symbols. Each step that fails leaves the others usable (a kernel
+// without BTF still has symbols, one with damaged names still has processes), and Describe
+// says how each was found and what failed. The task list is read again whenever
 // the guest's freshness generation moves (a snapshot's once).
 #ifndef VMEMFS_VMI_LINUX_LINUX_OS_H_
 #define VMEMFS_VMI_LINUX_LINUX_OS_H_
@@ -17,6 +19,7 @@
 #include <vector>
 
 #include "vmi/linux/file_path.h"
+#include "vmi/linux/kernel_image.h"
 #include "vmi/linux/kernel_layout.h"
 #include "vmi/linux/kernel_memory.h"
 #include "vmi/linux/kernel_types.h"
@@ -74,6 +77,10 @@ class LinuxOs : public OperatingSystem, public std::enable_shared_from_this<Linu
   void Discover();
   Status FindSymbols();
   Status FindTypes();
+  Status BtfBySymbols(std::string* how);
+  Status FindInitTask();
+  // The kernel image's mappings (kernel_image.h), walked once; empty if they cannot be.
+  const std::vector<ImageRun>& Image();
   Status UseOverrideSymbols();  // overrides.h: --symbols / --isf
   Status UseOverrideTypes();    // overrides.h: --isf / --offsets
   // Appends the loaded modules' symbols to symbols_ (after the kernel's: /proc/kallsyms order).
@@ -108,6 +115,8 @@ class LinuxOs : public OperatingSystem, public std::enable_shared_from_this<Linu
   std::optional<VmaLayout> vma_layout_;
   std::optional<PathLayout> path_layout_;
   std::optional<ModuleLayout> module_layout_;
+  std::optional<uint64_t> init_task_;
+  std::optional<std::vector<ImageRun>> image_;
   std::vector<Fact> facts_;  // found at creation, including what failed
 
   std::mutex isf_mu_;

@@ -101,7 +101,8 @@ Result<std::vector<Symbol>> ReadSystemMap(const std::string& path) {
 }
 
 Result<std::string> ReadOverrideFile(const std::string& path, uint64_t max_bytes) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO given by mistake is refused below instead of waited on.
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) return OsError(path);
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

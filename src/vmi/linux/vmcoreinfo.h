@@ -45,6 +45,8 @@ class VmcoreInfo {
   const std::string& build_id() const { return build_id_; }  // hex, or empty
 
   std::optional<uint64_t> Symbol(std::string_view name) const { return Find(symbols_, name); }
+  // Every SYMBOL(x), by name.
+  const std::map<std::string, uint64_t, std::less<>>& symbols() const { return symbols_; }
   std::optional<int64_t> Number(std::string_view name) const { return Find(numbers_, name); }
   std::optional<uint64_t> Offset(std::string_view name) const { return Find(offsets_, name); }
   std::optional<uint64_t> Size(std::string_view name) const { return Find(sizes_, name); }

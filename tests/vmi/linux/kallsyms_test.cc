@@ -80,6 +80,7 @@ std::vector<uint8_t> Encode(const std::string& full) {
 struct Options {
   bool absolute_percpu = true;
   bool give_stext = true;
+  bool markers = false;  // kallsyms_markers right after the names, as scripts/kallsyms.c does
 };
 
 KallsymsAddresses Build(FakeKernel& k, const std::vector<FakeSymbol>& syms, uint64_t base,
@@ -88,7 +89,11 @@ KallsymsAddresses Build(FakeKernel& k, const std::vector<FakeSymbol>& syms, uint
   uint32_t n = static_cast<uint32_t>(syms.size());
   at.num_syms = k.Put(&n, 4);
   std::vector<uint8_t> names;
+  std::vector<uint32_t> markers;
   for (const FakeSymbol& s : syms) {
+    if (markers.size() * 256 == static_cast<size_t>(&s - syms.data())) {
+      markers.push_back(static_cast<uint32_t>(names.size()));
+    }
     std::vector<uint8_t> enc = Encode(std::string(1, s.type) + s.name);
     if (enc.size() >= 0x80) {  // big symbol: two length bytes
       names.push_back(static_cast<uint8_t>(0x80 | (enc.size() & 0x7f)));
@@ -99,6 +104,7 @@ KallsymsAddresses Build(FakeKernel& k, const std::vector<FakeSymbol>& syms, uint
     names.insert(names.end(), enc.begin(), enc.end());
   }
   at.names = k.Put(names.data(), names.size());
+  if (opt.markers) k.Put(markers.data(), markers.size() * 4);
   std::string table;
   std::vector<uint16_t> index(256);
   for (int i = 0; i < 256; ++i) {
@@ -238,6 +244,74 @@ TEST(KallsymsTest, UnreadableTablesReportTheTable) {
   EXPECT_NE(table.error().message().find("kallsyms_offsets"), std::string::npos);
 }
 
+// --- Damaged names: only what can be trusted is kept ---
+
+std::vector<FakeSymbol> Many(size_t n) {
+  std::vector<FakeSymbol> syms = {{kRelBase, 'T', "_stext"}};
+  for (size_t i = 1; i < n; ++i) syms.push_back({kRelBase + 16 * i, 't', "fn_" + std::to_string(i)});
+  return syms;
+}
+
+// Overwrites the names table from name `first` on with `bytes` garbage bytes.
+void DamageNames(FakeKernel& k, const KallsymsAddresses& at, size_t first_byte, size_t bytes) {
+  for (size_t i = 0; i < bytes; ++i) {
+    k.bytes[at.names - kBase + first_byte + i] = std::byte{static_cast<uint8_t>(0x95 + 7 * i)};
+  }
+}
+
+TEST(KallsymsTest, MarkersKeepTheBlocksBeforeTheDamage) {
+  FakeKernel k;
+  auto syms = Many(1000);
+  KallsymsAddresses at = Build(k, syms, kRelBase, {.markers = true});
+  KallsymsReport report;
+  auto whole = DecodeKallsyms(k.Reader(), at, &report);
+  ASSERT_TRUE(whole) << whole.error().ToString();
+  EXPECT_EQ(whole->size(), 1000u);
+  EXPECT_TRUE(report.markers);
+  EXPECT_EQ(report.kept, 1000u);
+  EXPECT_TRUE(report.damage.empty());
+  // Names 256..511 are block 1; garbage in its middle shifts every name after it.
+  DamageNames(k, at, 400 * 7, 40);
+  auto damaged = DecodeKallsyms(k.Reader(), at, &report);
+  ASSERT_TRUE(damaged) << damaged.error().ToString();
+  EXPECT_EQ(damaged->size(), 256u);
+  EXPECT_EQ(report.count, 1000u);
+  EXPECT_EQ(report.kept, 256u);
+  EXPECT_NE(report.damage.find("kallsyms_markers"), std::string::npos) << report.damage;
+  for (size_t i = 0; i < damaged->size(); ++i) EXPECT_EQ((*damaged)[i].name, syms[i].name);
+}
+
+TEST(KallsymsTest, NamesVmcoreInfoContradictsAreDropped) {
+  FakeKernel k;
+  KallsymsAddresses at = Build(k, Many(300), kRelBase);
+  at.known = {{"fn_7", kRelBase + 16 * 7}, {"fn_9", kRelBase + 16 * 9}};
+  ASSERT_TRUE(DecodeKallsyms(k.Reader(), at));
+  at.known = {{"fn_7", kRelBase + 16 * 8}};  // the name is there, at another address
+  auto table = DecodeKallsyms(k.Reader(), at);
+  ASSERT_FALSE(table);
+  EXPECT_NE(table.error().message().find("fn_7"), std::string::npos) << table.error().message();
+  at.known = {{"a", kRelBase}, {"b", kRelBase + 16}, {"c", kRelBase + 32}};  // none is there
+  EXPECT_FALSE(DecodeKallsyms(k.Reader(), at));
+}
+
+TEST(KallsymsTest, GarbageNamesWithoutMarkersAreNotServed) {
+  FakeKernel k;
+  auto syms = Many(600);
+  KallsymsAddresses at = Build(k, syms, kRelBase);
+  // Same lengths, other characters: names that still decode, but not as identifiers.
+  size_t pos = at.names - kBase;
+  for (size_t i = 0; i < 600; ++i) {
+    const size_t len = static_cast<size_t>(k.bytes[pos]);
+    for (size_t j = 2; j <= len; ++j) k.bytes[pos + j] = std::byte{0x7f};  // DEL, not a name
+    pos += 1 + len;
+  }
+  KallsymsReport report;
+  auto table = DecodeKallsyms(k.Reader(), at, &report);
+  ASSERT_FALSE(table);
+  EXPECT_NE(table.error().message().find("printable"), std::string::npos)
+      << table.error().message();
+}
+
 TEST(KallsymsTest, AddressesFromVmcoreInfo) {
   auto info = VmcoreInfo::Parse(
       "OSRELEASE=6.1\nSYMBOL(kallsyms_names)=10\nSYMBOL(kallsyms_num_syms)=20\n"
@@ -249,6 +323,7 @@ TEST(KallsymsTest, AddressesFromVmcoreInfo) {
   EXPECT_EQ(at->names, 0x10u);
   EXPECT_EQ(at->relative_base, 0x60u);
   EXPECT_EQ(at->stext, 0x70u);
+  EXPECT_TRUE(at->known.empty());  // 0x70 is no kernel-image address
   auto partial = VmcoreInfo::Parse("OSRELEASE=6.1\nSYMBOL(kallsyms_names)=10\n");
   ASSERT_TRUE(partial.has_value());
   EXPECT_EQ(KallsymsAddresses::FromVmcoreInfo(*partial).error().code(), ErrorCode::kNotFound);
