@@ -10,6 +10,7 @@ packages=(
   clang-14 libclang-rt-14-dev
   qemu-system-x86 busybox-static cpio gzip python3 xxd binutils file
   yara
+  man-db systemd  # tests/install: man, groff, systemd-analyze, systemd-escape
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -23,7 +23,7 @@ namespace vmemfs::fs {
 // execs gets new ones, and so does a new kernel.
 using SpaceSource = std::function<Result<vmi::AddressSpace>()>;
 
-// `guest` must outlive the file. Writable when the guest is (--rw).
+// `guest` must outlive the file. Writable when the guest is (--write-memory).
 std::unique_ptr<File> MakePhysicalMemoryFile(vmi::Guest& guest);
 // A whole address space of paging mode `mode`.
 std::unique_ptr<File> MakeVirtualMemoryFile(vmi::Guest& guest, vmi::PagingMode mode,

@@ -33,7 +33,7 @@ Result<uint64_t> ParseRegisterValue(std::string_view text) {
   return v;
 }
 
-// One register: read at each open on a live VM; with --rw, writing a value sets it.
+// One register: read at each open on a live VM; with --write-memory, writing a value sets it.
 std::unique_ptr<File> MakeRegisterFile(vmi::Guest& guest, unsigned cpu, Register reg) {
   WriteHandler on_write;
   if (guest.live() && guest.writable()) {
