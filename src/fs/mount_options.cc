@@ -1,5 +1,7 @@
 #include "fs/mount_options.h"
 
+#include <cstddef>
+
 namespace vmemfs::fs {
 namespace {
 

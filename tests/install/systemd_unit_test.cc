@@ -73,12 +73,16 @@ TEST(SystemdUnit, ExecStartMountsTheConnectionUntilExecStop) {
     if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_TRUE(up) << start;
-  if (up) EXPECT_EQ(Shell("ls " + Quoted(mnt)).out, "test\n");
+  if (up) {
+    EXPECT_EQ(Shell("ls " + Quoted(mnt)).out, "test\n");
+  }
   EXPECT_EQ(Shell(stop).status, 0) << stop;
   int status = 0;
   if (!up) kill(pid, SIGTERM);
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  if (up) EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  if (up) {
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  }
 }
 
 }  // namespace
