@@ -11,6 +11,7 @@ packages=(
   qemu-system-x86 busybox-static cpio gzip python3 xxd binutils file
   yara
   crash python3-drgn gdb
+  man-db systemd  # tests/install: man, groff, systemd-analyze, systemd-escape
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -133,7 +133,7 @@ class Driver {
 };
 
 struct OpenOptions {
-  bool writable = false;  // Default: read-only; writes only when asked for (--rw).
+  bool writable = false;  // Default: read-only; writes only when asked for (--write-memory).
 };
 
 }  // namespace vmemfs::drivers

@@ -10,7 +10,7 @@
 // /proc/sys/fs/lease-break-time (45 s) if that ever took longer.
 //
 // A lease is refused when the file is open for writing anywhere (also by vmemfs itself with
-// --rw: then a write lease is asked for, which any other open breaks), when the caller neither
+// --write-memory: then a write lease is asked for, which any other open breaks), when the caller neither
 // owns the file nor has CAP_LEASE, and on file systems without leases (NFS, FUSE).
 #ifndef VMEMFS_DRIVERS_FILE_LEASE_H_
 #define VMEMFS_DRIVERS_FILE_LEASE_H_

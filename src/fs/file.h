@@ -38,7 +38,7 @@ class File {
   // The bytes that hold data, for st_blocks: what SEEK_DATA finds in a sparse file, so du,
   // ls -s, tar -S and cp --sparse see the holes. Default: all of them.
   virtual uint64_t DataBytes() { return Size(); }
-  // Writable in this mount: memory only with --rw, command files always.
+  // Writable in this mount: memory only with --write-memory, command files always.
   virtual bool writable() const { return false; }
   virtual Result<std::unique_ptr<Handle>> Open() = 0;
 };

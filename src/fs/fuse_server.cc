@@ -283,7 +283,7 @@ void OnLseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info* 
 }
 
 // The tree is made by vmemfs, never by its users: creating, removing, renaming, linking and
-// changing attributes are refused, EROFS in a read-only mount, EPERM with --rw (memory is
+// changing attributes are refused, EROFS in a read-only mount, EPERM with --write-memory (memory is
 // writable then, names still are not). The mount itself is not "ro": `ctl` takes commands.
 int NamespaceErrno(fuse_req_t req) { return ServerOf(req).options.writable ? EPERM : EROFS; }
 void RefuseEntry(fuse_req_t req) { fuse_reply_err(req, NamespaceErrno(req)); }

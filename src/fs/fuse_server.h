@@ -17,7 +17,7 @@ struct ServeOptions {
   bool foreground = false;  // for main: whether to daemonize (fs/daemon.h)
   bool single_threaded = false;
   bool debug = false;
-  bool writable = false;  // --rw (files know it; here for messages)
+  bool writable = false;  // --write-memory (files know it; here for messages)
   // How long the kernel may trust names and attributes: long for snapshots, short when a live
   // VM's processes come and go.
   double cache_timeout = 60.0;

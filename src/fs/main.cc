@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <set>
@@ -16,6 +17,7 @@
 #include "fs/daemon.h"
 #include "fs/fuse_server.h"
 #include "fs/info_line.h"
+#include "fs/mount_options.h"
 #include "fs/tree.h"
 #include "fs/vm.h"
 #include "fs/vm_directory.h"
@@ -86,6 +88,35 @@ int Fail(const Status& s) {
   return 1;
 }
 
+
+// The long names (without "--") of the options an `-o key[=value]` item may set: all but the
+// ones that only print something.
+bool IsMountableOption(const CLI::App& app, const std::string& key) {
+  if (key.empty() || key == "help" || key == "version") return false;
+  for (const CLI::Option* opt : app.get_options()) {
+    const auto& names = opt->get_lnames();
+    if (std::find(names.begin(), names.end(), key) != names.end()) return true;
+  }
+  return false;
+}
+
+// argv without argv[0], with -o items that name vmemfs options turned into those options.
+std::vector<std::string> ExpandedArgs(const CLI::App& app, int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  return vmemfs::fs::ExpandMountOptions(
+      args, [&app](const std::string& key) { return IsMountableOption(app, key); });
+}
+
+// Three commands that work as written once their paths exist; --help ends with them.
+constexpr const char* kExamples =
+    "\nExamples:\n"
+    "  vmemfs web=/srv/dumps/web.elf /mnt/vm\n"
+    "      a snapshot (virsh dump --memory-only web /srv/dumps/web.elf) as /mnt/vm/web/\n"
+    "  vmemfs -o allow_other db=qemu:/run/db.qmp /mnt/vm\n"
+    "      a running QEMU started with -qmp unix:/run/db.qmp,server=on,wait=off\n"
+    "  vmemfs --libvirt qemu:///system /mnt/fleet\n"
+    "      every running domain of the local libvirtd, as /mnt/fleet/<domain>/\n";
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -94,7 +125,11 @@ int main(int argc, char** argv) {
   for (const auto& line : vmemfs::vmi::DescribeSources()) footer += "  " + line + "\n";
   footer +=
       "\nEach SOURCE becomes MOUNTPOINT/NAME/ (NAME defaults to the file name without its\n"
-      "extension) with pmem, kmem, info and vcpu/<n>/. Unmount with: fusermount3 -u MOUNTPOINT\n";
+      "extension) with pmem, kmem, info and vcpu/<n>/. Unmount with: fusermount3 -u MOUNTPOINT\n"
+      "\nEvery long option is also an -o item (-o libvirt=URI,write-memory), for mount(8) and\n"
+      "fstab: mount -t fuse.vmemfs SOURCE MOUNTPOINT -o ...; SOURCE 'none' stands for no SOURCE.\n"
+      "Other -o items are FUSE mount options (rw, ro, nosuid, allow_other, ...).\n";
+  footer += kExamples;
   app.footer(footer);
   app.set_version_flag("-V,--version", std::string("vmemfs ") + VMEMFS_VERSION);
 
@@ -108,11 +143,14 @@ int main(int argc, char** argv) {
   app.add_flag("-d,--debug", serve.debug, "print FUSE requests (implies -f)");
   // One value per -o, wherever it stands: without allow_extra_args(false) CLI11 lets a
   // vector option swallow every argument after it, SOURCEs and MOUNTPOINT included.
-  app.add_option("-o", serve.fuse_options, "FUSE mount options, e.g. -o allow_other")
+  app.add_option("-o", serve.fuse_options,
+                 "mount options: a long option as key[=value], or a FUSE one (allow_other)")
       ->expected(1)
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  app.add_flag("--rw", serve.writable, "allow writes to guest memory (default: read-only)");
+  // Not "--rw": mount(8) passes -o rw to every mount, and writing to a guest stays opt-in.
+  app.add_flag("--write-memory", serve.writable,
+               "allow writes to guest memory and registers (default: read-only)");
   std::string libvirt_uri;
   app.add_option("--libvirt", libvirt_uri,
                  "also show every running domain of this libvirt connection (e.g. qemu:///system), "
@@ -127,10 +165,17 @@ int main(int argc, char** argv) {
                  "a Volatility 3 ISF JSON: struct layouts (and symbols) for kernels without BTF");
   app.add_option("--offsets", overrides.offsets,
                  "a LibVMI offsets file (one guest block; too few offsets for a process list)");
-  CLI11_PARSE(app, argc, argv);
+  std::vector<std::string> args = ExpandedArgs(app, argc, argv);
+  std::reverse(args.begin(), args.end());  // CLI11 takes a vector last argument first
+  try {
+    app.parse(args);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
 
   serve.mountpoint = positional.back();
   positional.pop_back();
+  std::erase(positional, std::string(vmemfs::fs::kNoSource));
   if (positional.empty() && libvirt_uri.empty()) {
     return Fail(vmemfs::InvalidArgumentError("no SOURCE (and no --libvirt URI) to mount"));
   }

@@ -125,7 +125,7 @@ Status MemoryHandle::Read(uint64_t offset, size_t size, ReadPlan& plan) {
 }
 
 Result<size_t> MemoryHandle::Write(uint64_t offset, std::span<const std::byte> data) {
-  if (!file_.writable()) return UnsupportedError("mounted read-only (use --rw)");
+  if (!file_.writable()) return UnsupportedError("mounted read-only (use --write-memory)");
   if (offset >= file_.Size() || data.size() > file_.Size() - offset) {
     return Status(ErrorCode::kOs, "write past end of memory", EFBIG);
   }

@@ -28,7 +28,7 @@ using SpaceSource = std::function<Result<vmi::AddressSpace>()>;
 // holes as zeros. A copy that fails part-way adds the bytes before the failure and returns it.
 Status AddMemoryRuns(vmi::Guest& guest, const std::vector<vmi::MemoryRun>& runs, ReadPlan& plan);
 
-// `guest` must outlive the file. Writable when the guest is (--rw).
+// `guest` must outlive the file. Writable when the guest is (--write-memory).
 std::unique_ptr<File> MakePhysicalMemoryFile(vmi::Guest& guest);
 // A whole address space of paging mode `mode`.
 std::unique_ptr<File> MakeVirtualMemoryFile(vmi::Guest& guest, vmi::PagingMode mode,

@@ -4,9 +4,9 @@
 
 #include <charconv>
 
+#include "fs/core_dump_file.h"
 #include "fs/info_line.h"
 #include "fs/kvmem_directory.h"
-#include "fs/core_dump_file.h"
 #include "fs/memory_files.h"
 #include "fs/os_directories.h"
 #include "fs/symbol_file_directories.h"
@@ -34,7 +34,7 @@ Result<uint64_t> ParseRegisterValue(std::string_view text) {
   return v;
 }
 
-// One register: read at each open on a live VM; with --rw, writing a value sets it.
+// One register: read at each open on a live VM; with --write-memory, writing a value sets it.
 std::unique_ptr<File> MakeRegisterFile(vmi::Guest& guest, unsigned cpu, Register reg) {
   WriteHandler on_write;
   if (guest.live() && guest.writable()) {

@@ -107,7 +107,7 @@ class Guest {
   // another program may change (Driver::may_change). What is generated from such a source is
   // made again at every look.
   bool may_change() const { return live_ || driver_->may_change(); }
-  // True if writes can reach the source (opened --rw, and the backend can write).
+  // True if writes can reach the source (opened --write-memory, and the backend can write).
   bool writable() const;
   // A live VM's state; nullopt for snapshots.
   std::optional<drivers::RunState> State();

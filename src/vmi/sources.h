@@ -16,7 +16,7 @@
 namespace vmemfs::vmi {
 
 // Opens `spec` ("SCHEME:REST" or a snapshot path; drivers/registry.h) as a Guest. Writes reach
-// the source only if `writable` (--rw). Errors name the source in one line.
+// the source only if `writable` (--write-memory). Errors name the source in one line.
 Result<std::unique_ptr<Guest>> OpenGuest(std::string_view spec, bool writable,
                                          GuestOptions options);
 

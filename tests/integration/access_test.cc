@@ -1,5 +1,5 @@
-// Memory files are secrets: owner-only modes, read-only unless --rw, and with --rw writes
-// reach the source.
+// Memory files are secrets: owner-only modes, read-only unless --write-memory, and with it
+// writes reach the source.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
@@ -45,7 +45,7 @@ TEST(AccessTest, WithRwWritesReachTheSnapshot) {
   TempDir tmp;
   std::string raw = MakeRaw(tmp, 1 << 20);
   {
-    Mount m({"--rw", "g=" + raw});
+    Mount m({"--write-memory", "g=" + raw});
     ASSERT_TRUE(m.ok()) << m.error();
     struct stat st;
     ASSERT_EQ(stat((m / "g/pmem").c_str(), &st), 0);

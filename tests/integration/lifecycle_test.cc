@@ -127,7 +127,7 @@ std::optional<MapReport> FindMapReport(const std::string& dir, int pid) {
   return r;
 }
 
-// Writes `command` over the marker's heap string through proc/<pid>/mem (--rw).
+// Writes `command` over the marker's heap string through proc/<pid>/mem (--write-memory).
 bool SendToMarker(const std::string& vm, const Marker& m, const std::string& command) {
   int fd = open((vm + "/proc/" + std::to_string(m.pid) + "/mem").c_str(), O_WRONLY);
   if (fd < 0) return false;
@@ -157,7 +157,7 @@ bool LifecycleTest::booted_ = false;
 
 TEST_F(LifecycleTest, FollowsTheGuestFromFirmwareThroughProcessesToANewKernel) {
   // --- Mounted before the guest ran one instruction, daemonized. ---
-  Mount m({"--rw", "vm=qemu:" + dir_ + "/qmp.sock"}, MountMode::kDaemon);
+  Mount m({"--write-memory", "vm=qemu:" + dir_ + "/qmp.sock"}, MountMode::kDaemon);
   ASSERT_TRUE(m.ok()) << m.error();
   const std::string vm = m / "vm";
   std::string info = ReadFile(vm + "/info");

@@ -119,11 +119,11 @@ TEST_P(LiveGuestTest, ProcessMemoryIsNeverStale) {
   close(fd);
 }
 
-// With --rw, a write to a process's memory reaches the guest: the marker process watches its
-// heap marker and says on the console when it changes.
+// With --write-memory, a write to a process's memory reaches the guest: the marker process
+// watches its heap marker and says on the console when it changes.
 TEST_P(LiveGuestTest, WritesReachTheGuestWithRw) {
-  mount_.reset();  // the QMP socket serves one client: this test mounts --rw instead
-  Mount rw({"--rw", "g=qemu:" + dir_ + "/qmp.sock"});
+  mount_.reset();  // the QMP socket serves one client: this test mounts --write-memory instead
+  Mount rw({"--write-memory", "g=qemu:" + dir_ + "/qmp.sock"});
   ASSERT_TRUE(rw.ok()) << rw.error();
   std::ifstream in(dir_ + "/truth/markers.txt");
   std::string word, kind, hex, text;

@@ -2,7 +2,7 @@
 //
 // Output, one line per marker:
 //   MARKER <pid> <kind> <hex va> <string>
-// Then it watches its heap marker: when someone outside the guest rewrites it (vmemfs --rw), it
+// Then it watches its heap marker: when someone outside the guest rewrites it (vmemfs --write-memory), it
 // prints, once per change, on the console (ttyS0, the host's console.log):
 //   VMEMFS-SEEN <pid> heap <the new string>
 // kind is heap (malloc), mmap (anonymous mapping; the string starts 20 bytes before a page
