@@ -297,7 +297,9 @@ TEST_P(RealTasksTest, MatchesTruthPs) {
     ++test_processes;
     EXPECT_EQ(t.comm, p.comm) << pid;
     // Printed at boot, snapshotted later: a poller running at either moment is not a mismatch.
-    if (p.state != 'R' && t.state != 'R') EXPECT_EQ(t.state, p.state) << pid << " " << p.comm;
+    if (p.state != 'R' && t.state != 'R') {
+      EXPECT_EQ(t.state, p.state) << pid << " " << p.comm;
+    }
     EXPECT_EQ(t.nr_threads, p.threads) << pid;
     EXPECT_EQ(static_cast<int>(t.threads.size()), p.threads) << pid;
     ASSERT_TRUE(t.dtb) << pid;
