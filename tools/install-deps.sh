@@ -9,7 +9,13 @@ packages=(
   libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libxen-dev
   clang-14 libclang-rt-14-dev
   qemu-system-x86 busybox-static cpio gzip python3 xxd binutils file
+  gcc-multilib  # the 32-bit test guests' static helpers (gcc -m32 -static)
 )
+# The 32-bit test guests' kernels and busybox are i386 packages (apt-get download only).
+if ! dpkg --print-foreign-architectures | grep -qx i386; then
+  dpkg --add-architecture i386
+  apt-get update -qq
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
