@@ -7,6 +7,7 @@
 #include "base/hex.h"
 #include "vmi/linux/kallsyms.h"
 #include "vmi/linux/linux_process.h"
+#include "vmi/linux/task_layout_infer.h"
 #include "vmi/linux/vmcoreinfo_scan.h"
 
 namespace vmemfs::vmi::linux_os {
@@ -28,7 +29,7 @@ bool PlausibleIds(const Task& t) {
 LinuxOs::LinuxOs(Guest& guest, VmcoreInfo info, VmcoreInfoOrigin origin, KernelLayout layout,
                  std::shared_ptr<const LoadedOverrides> overrides)
     : guest_(guest),
-      memory_(guest, AddressSpace{layout.mode, layout.page_table_root}),
+      memory_(guest, AddressSpace{layout.mode, layout.page_table_root}, layout.pointer_size),
       vmcoreinfo_(std::move(info)),
       origin_(std::move(origin)),
       layout_(std::move(layout)),
@@ -53,6 +54,13 @@ void LinuxOs::Discover() {
     facts_.push_back({"symbols", ErrorText(s), ""});
     return;
   }
+  if (layout_.pointer_size != 8) {
+    // The VMA, file-path and module walkers read 64-bit layouts, and Debian's i386 kernels
+    // carry no BTF (CONFIG_DEBUG_INFO_BTF off) nor init_task/modules in kallsyms
+    // (CONFIG_KALLSYMS_ALL off): the task list is inferred from memory, the rest is not read.
+    if (Status s = InferTypes(); !s.ok()) facts_.push_back({"types", ErrorText(s), ""});
+    return;
+  }
   if (Status s = FindTypes(); !s.ok()) {
     facts_.push_back({"types", ErrorText(s), ""});
     return;
@@ -63,7 +71,9 @@ void LinuxOs::Discover() {
 Status LinuxOs::FindSymbols() {
   if (overrides_ && !overrides_->symbols.empty()) return UseOverrideSymbols();
   VMEMFS_ASSIGN_OR_RETURN(auto at, KallsymsAddresses::FromVmcoreInfo(vmcoreinfo_));
+  at.pointer_size = layout_.pointer_size;
   VMEMFS_ASSIGN_OR_RETURN(symbols_, ReadKallsyms(memory_, at));
+  symbols_.set_address_digits(static_cast<int>(layout_.pointer_size * 2));
   facts_.push_back({"symbols", std::to_string(symbols_.size()),
                     "the kernel's kallsyms tables, addresses from VMCOREINFO"});
   return Status();
@@ -85,6 +95,25 @@ Status LinuxOs::FindTypes() {
   VMEMFS_ASSIGN_OR_RETURN(vma_layout_, ResolveVmaLayout(*types_));
   VMEMFS_ASSIGN_OR_RETURN(path_layout_, ResolvePathLayout(*types_));
   facts_.push_back({"types", "BTF", fmt::format("in kernel memory, {} bytes", btf.size())});
+  return Status();
+}
+
+Status LinuxOs::InferTypes() {
+  // init_task is in the image's .data, a few MiB after the text: 64 MiB bounds the search.
+  constexpr uint64_t kSearchBytes = 64ull << 20;
+  const Symbol* etext = symbols_.Lookup("_etext");
+  if (!etext) return NotFoundError("no _etext in kallsyms to search init_task after");
+  InferInput in{etext->address & ~uint64_t{4095}, kSearchBytes, layout_.page_offset,
+                layout_.stext, layout_.stext_pa};
+  if (in.search_start + in.search_bytes > (1ull << 32)) in.search_bytes = (1ull << 32) - in.search_start;
+  VMEMFS_ASSIGN_OR_RETURN(InferredTasks inferred, InferTaskLayout32(memory_, in));
+  task_layout_ = inferred.layout;
+  init_task_ = inferred.init_task;
+  facts_.push_back({"types", "inferred",
+                    fmt::format("{}-bit kernel without BTF: task list offsets from memory; VMAs, "
+                                "files and modules are not read",
+                                layout_.pointer_size * 8)});
+  facts_.insert(facts_.end(), inferred.how.begin(), inferred.how.end());
   return Status();
 }
 
@@ -117,6 +146,7 @@ Status LinuxOs::FindModuleSymbols() {
                std::make_move_iterator(syms->end()));
   }
   symbols_ = SymbolTable(std::move(all));
+  symbols_.set_address_digits(static_cast<int>(layout_.pointer_size * 2));
   std::string how = fmt::format("{} symbols of {} modules", symbols_.size() - kernel, modules.size());
   if (!first.ok()) how += "; partly: " + first.ToString();
   if (!report.stopped.ok()) how += "; the list stopped " + report.stopped.message();
@@ -185,12 +215,13 @@ uint64_t LinuxOs::Identity(const Task& task) {
 std::shared_ptr<const LinuxOs::TaskSnapshot> LinuxOs::WalkTasks(uint64_t generation) {
   auto snap = std::make_shared<TaskSnapshot>();
   snap->generation = generation;
-  const Symbol* init_task = symbols_.Lookup("init_task");
+  const Symbol* symbol = symbols_.Lookup("init_task");
+  const uint64_t init_task = init_task_ ? init_task_ : symbol ? symbol->address : 0;
   if (!task_layout_ || !init_task) {
     snap->status = UnsupportedError("no task layout or init_task symbol");
     return snap;
   }
-  auto leaders = ListTasks(memory_, *task_layout_, init_task->address, {}, &snap->report);
+  auto leaders = ListTasks(memory_, *task_layout_, init_task, {}, &snap->report);
   if (!leaders) {
     snap->status = leaders.error();
     return snap;

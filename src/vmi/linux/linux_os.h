@@ -74,6 +74,8 @@ class LinuxOs : public OperatingSystem, public std::enable_shared_from_this<Linu
   Status FindTypes();
   Status UseOverrideSymbols();  // overrides.h: --symbols / --isf
   Status UseOverrideTypes();    // overrides.h: --isf / --offsets
+  // 32-bit kernels without BTF: the task list's offsets from memory (task_layout_infer.h).
+  Status InferTypes();
   // Appends the loaded modules' symbols to symbols_ (after the kernel's: /proc/kallsyms order).
   Status FindModuleSymbols();
   // The loaded modules now.
@@ -106,6 +108,7 @@ class LinuxOs : public OperatingSystem, public std::enable_shared_from_this<Linu
   std::optional<VmaLayout> vma_layout_;
   std::optional<PathLayout> path_layout_;
   std::optional<ModuleLayout> module_layout_;
+  uint64_t init_task_ = 0;  // when inferred (no init_task symbol); else the symbol's
   std::vector<Fact> facts_;  // found at creation, including what failed
 
   std::mutex tasks_mu_;

@@ -101,9 +101,9 @@ FileInfo VmaReader::ReadFile(uint64_t file) {
     info.status = s.WithContext("vm_file");
     return std::move(info);
   };
-  auto inode = mem_.U64(file + l_.file_inode);
+  auto inode = mem_.Pointer(file + l_.file_inode);
   if (!inode) return fail(inode.error());
-  auto sb = mem_.U64(*inode + l_.inode_sb);
+  auto sb = mem_.Pointer(*inode + l_.inode_sb);
   if (!sb) return fail(sb.error());
   auto dev = mem_.U32(*sb + l_.sb_dev);
   if (!dev) return fail(dev.error());
@@ -122,13 +122,13 @@ FileInfo VmaReader::ReadFile(uint64_t file) {
 void VmaReader::Names(const std::vector<std::byte>& buf, Vma& vma) {
   uint64_t ops = Field(buf, l_.vm_ops);
   if (ops != 0) {
-    auto fn = mem_.U64(ops + l_.vm_ops_name);
+    auto fn = mem_.Pointer(ops + l_.vm_ops_name);
     bool special =
         fn && *fn != 0 && (l_.special_mapping_name_fn == 0 || *fn == l_.special_mapping_name_fn);
     if (special) {
       // special_mapping_name(): ((struct vm_special_mapping *)vm_private_data)->name
       uint64_t sm = Field(buf, l_.vm_private_data);
-      auto name_ptr = mem_.U64(sm + l_.special_mapping_name);
+      auto name_ptr = mem_.Pointer(sm + l_.special_mapping_name);
       if (name_ptr && *name_ptr != 0) {
         if (auto name = mem_.String(*name_ptr, kMaxNameLen)) vma.special_name = std::move(*name);
       }
@@ -146,7 +146,7 @@ void VmaReader::Names(const std::vector<std::byte>& buf, Vma& vma) {
 
 Result<std::vector<Vma>> FromMapleTree(KernelMemory& mem, const VmaLayout& l, uint64_t mm_va,
                                        VmaReader& reader) {
-  VMEMFS_ASSIGN_OR_RETURN(uint64_t root, mem.U64(mm_va + l.mm_mt_root));
+  VMEMFS_ASSIGN_OR_RETURN(uint64_t root, mem.Pointer(mm_va + l.mm_mt_root));
   MemoryReader read = [&mem](uint64_t va, std::span<std::byte> out) { return mem.Read(va, out); };
   MapleWalkLimits limits{.max_entries = kMaxVmas};
   VMEMFS_ASSIGN_OR_RETURN(std::vector<MapleEntry> entries,
@@ -166,7 +166,7 @@ Result<std::vector<Vma>> FromMapleTree(KernelMemory& mem, const VmaLayout& l, ui
 
 Result<std::vector<Vma>> FromList(KernelMemory& mem, const VmaLayout& l, uint64_t mm_va,
                                   VmaReader& reader) {
-  VMEMFS_ASSIGN_OR_RETURN(uint64_t va, mem.U64(mm_va + l.mm_mmap));
+  VMEMFS_ASSIGN_OR_RETURN(uint64_t va, mem.Pointer(mm_va + l.mm_mmap));
   std::vector<Vma> vmas;
   // Bounded by kMaxVmas inside Add; a cycle breaks the strict address order there.
   while (va != 0) {
