@@ -50,24 +50,24 @@ Result<std::string> Comm(KernelMemory& mem, uint64_t va) {
   return comm;
 }
 
-// Addresses of "swapper/0" comms in [start, start + bytes), chunk by chunk.
-Result<std::vector<uint64_t>> FindSwapperComms(KernelMemory& mem, const InferInput& in) {
+// Addresses of "swapper/0" comms starting in [start, start + bytes), bytes <= kChunk (read
+// with a comm's length more, so a comm across the end is seen here).
+Result<std::vector<uint64_t>> FindSwapperComms(KernelMemory& mem, uint64_t start, uint64_t bytes) {
   std::vector<uint64_t> found;
-  std::vector<std::byte> buf;
-  for (uint64_t off = 0; off < in.search_bytes && found.size() < kMaxInitCandidates;
-       off += kChunk) {
-    // One comm's length more, so a comm across the seam is seen (by the earlier chunk).
-    buf.resize(std::min<uint64_t>(kChunk + kSwapper.size() - 1, in.search_bytes - off));
-    VMEMFS_ASSIGN_OR_RETURN(bool ok, ReadOrHole(mem, in.search_start + off, buf));
-    if (!ok) continue;
-    const char* base = reinterpret_cast<const char*>(buf.data());
-    for (size_t at = 0; at + kSwapper.size() <= buf.size() && found.size() < kMaxInitCandidates;) {
-      const void* hit = memmem(base + at, buf.size() - at, kSwapper.data(), kSwapper.size());
-      if (hit == nullptr) break;
-      size_t pos = static_cast<const char*>(hit) - base;
-      if (pos < kChunk) found.push_back(in.search_start + off + pos);
-      at = pos + 1;
-    }
+  std::vector<std::byte> buf(bytes + kSwapper.size() - 1);
+  VMEMFS_ASSIGN_OR_RETURN(bool ok, ReadOrHole(mem, start, buf));
+  if (!ok) {  // the tail may be past the image's last page: try without it
+    buf.resize(bytes);
+    VMEMFS_ASSIGN_OR_RETURN(ok, ReadOrHole(mem, start, buf));
+    if (!ok) return found;
+  }
+  const char* base = reinterpret_cast<const char*>(buf.data());
+  for (size_t at = 0; at + kSwapper.size() <= buf.size();) {
+    const void* hit = memmem(base + at, buf.size() - at, kSwapper.data(), kSwapper.size());
+    if (hit == nullptr) break;
+    size_t pos = static_cast<const char*>(hit) - base;
+    if (pos < bytes) found.push_back(start + pos);
+    at = pos + 1;
   }
   return found;
 }
@@ -263,17 +263,26 @@ std::optional<int64_t> FindArgs(KernelMemory& mem, const InferInput& in,
 
 Result<InferredTasks> InferTaskLayout32(KernelMemory& mem, const InferInput& in) {
   if (mem.pointer_size() != 4) return InvalidArgumentError("inference is for 32-bit kernels");
-  VMEMFS_ASSIGN_OR_RETURN(auto comms, FindSwapperComms(mem, in));
-  if (comms.empty()) {
-    return NotFoundError(fmt::format("no \"swapper/0\" comm in {} bytes after {}",
+  // Chunk by chunk from _etext, stopping after the first chunk with a ring: init_task lies a
+  // few MiB into the image's data, and reading the rest would cost for nothing. Within that
+  // chunk the longest ring wins (a stale copy of the comm has none).
+  std::optional<Ring> ring;
+  size_t candidates = 0;
+  for (uint64_t off = 0; off < in.search_bytes && !ring && candidates < kMaxInitCandidates;
+       off += kChunk) {
+    VMEMFS_ASSIGN_OR_RETURN(auto comms,
+                            FindSwapperComms(mem, in.search_start + off,
+                                             std::min<uint64_t>(kChunk, in.search_bytes - off)));
+    for (uint64_t comm : comms) {
+      if (++candidates > kMaxInitCandidates) break;
+      VMEMFS_ASSIGN_OR_RETURN(auto r, FindRing(mem, comm, in.page_offset));
+      if (r && (!ring || r->nodes.size() > ring->nodes.size())) ring = std::move(r);
+    }
+  }
+  if (!ring) {
+    return NotFoundError(fmt::format("no \"swapper/0\" task with a task ring in {} bytes after {}",
                                      in.search_bytes, Hex(in.search_start)));
   }
-  std::optional<Ring> ring;
-  for (uint64_t comm : comms) {
-    VMEMFS_ASSIGN_OR_RETURN(auto r, FindRing(mem, comm, in.page_offset));
-    if (r && (!ring || r->nodes.size() > ring->nodes.size())) ring = std::move(r);
-  }
-  if (!ring) return NotFoundError("no task ring through a \"swapper/0\" task");
   VMEMFS_ASSIGN_OR_RETURN(Windows t, ReadWindows(mem, *ring));
   auto pid = FindPid(t);
   if (!pid) return NotFoundError("no pid/tgid offset fits the ring");
