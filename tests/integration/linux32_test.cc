@@ -6,6 +6,9 @@
 // credentials, threads) is not expected here (README.md, "32-bit guests").
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include <filesystem>
 #include <algorithm>
 #include <fstream>
@@ -262,6 +265,40 @@ INSTANTIATE_TEST_SUITE_P(Guests, Linux32GuestTest,
                            return info.param.guest + "_" +
                                   (info.param.file == "raw.mem" ? "raw" : "elf");
                          });
+
+// The running 32-bit guests through QMP (qemu:): the same discovery on live memory, the
+// processes the guest listed and the markers through their own page tables.
+class Linux32LiveTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Linux32LiveTest, RunningGuestsProcessesAndMarkers) {
+  const std::string dir = GuestDir(GetParam());
+  Mount m({"g=qemu:" + dir + "/qmp.sock"});
+  ASSERT_TRUE(m.ok()) << m.error();
+  const std::string g = m / "g";
+  std::string info;
+  // A live VM's kernel is looked for in the background: give it a few seconds.
+  for (int i = 0; i < 100 && InfoValue(info, "types") != "inferred"; ++i) {
+    if (i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    info = ReadFile(g + "/info");
+  }
+  ASSERT_EQ(InfoValue(info, "types"), "inferred") << info;
+  EXPECT_EQ(InfoValue(info, "page-mode"), GetParam()) << info;
+  EXPECT_EQ(InfoValue(info, "pointer-size"), "4") << info;
+  std::ifstream in(dir + "/truth/markers.txt");
+  std::string kind_word, kind, hex, text;
+  int pid, checked = 0;
+  while (in >> kind_word >> pid >> kind >> hex >> text) {
+    if (kind_word != "MARKER") continue;
+    std::string proc = g + "/proc/" + std::to_string(pid);
+    EXPECT_EQ(TrimNewline(ReadFile(proc + "/comm")), "marker") << pid;
+    EXPECT_EQ(PreadAt(proc + "/mem", std::stoull(hex, nullptr, 16), text.size()), text)
+        << pid << " " << kind;
+    ++checked;
+  }
+  EXPECT_EQ(checked, 12);
+}
+
+INSTANTIATE_TEST_SUITE_P(Guests, Linux32LiveTest, ::testing::Values("pae", "legacy32"));
 
 }  // namespace
 }  // namespace vmemfs::testing

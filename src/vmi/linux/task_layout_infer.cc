@@ -24,6 +24,9 @@ constexpr int64_t kSpan = 3072;
 constexpr uint64_t kChunk = 1 << 20;
 constexpr size_t kMaxInitCandidates = 16;
 constexpr size_t kMaxRing = 1 << 20;     // processes on the ring
+// Ring nodes visited over all candidates and distances: a hostile guest could otherwise lay
+// a long fake ring at every distance of every candidate.
+constexpr size_t kMaxRingSteps = 4 << 20;
 constexpr size_t kMaxSample = 1024;      // tasks whose windows are read for the inference
 constexpr uint32_t kPidMax = 4 << 20;    // PID_MAX_LIMIT
 constexpr int64_t kMaxMmScan = 1024;     // bytes of mm_struct searched for pgd and the args
@@ -80,9 +83,11 @@ struct Ring {
 
 // The ring through init_task.tasks when init_task.comm is at `comm`: the distance whose ring
 // is longest.
-Result<std::optional<Ring>> FindRing(KernelMemory& mem, uint64_t comm, uint64_t page_offset) {
+// `steps` counts the nodes visited (all calls share kMaxRingSteps).
+Result<std::optional<Ring>> FindRing(KernelMemory& mem, uint64_t comm, uint64_t page_offset,
+                                     size_t& steps) {
   std::optional<Ring> best;
-  for (uint64_t d = 8; d <= kSpan; d += 4) {
+  for (uint64_t d = 8; d <= kSpan && steps < kMaxRingSteps; d += 4) {
     const uint64_t head = comm - d;
     auto next = mem.Pointer(head);
     if (!next || *next < page_offset || *next % 4 != 0 || *next == head) continue;
@@ -91,7 +96,9 @@ Result<std::optional<Ring>> FindRing(KernelMemory& mem, uint64_t comm, uint64_t 
     auto first = Comm(mem, *next + d);
     if (!first || !Printable(*first)) continue;
     Ring ring{head, d, {}};
-    WalkEnd end = WalkList(mem, head, kMaxRing, [&](uint64_t node) -> Status {
+    WalkEnd end = WalkList(mem, head, std::min(kMaxRing, kMaxRingSteps - steps),
+                           [&](uint64_t node) -> Status {
+      ++steps;
       VMEMFS_ASSIGN_OR_RETURN(std::string c, Comm(mem, node + d));
       if (!Printable(c)) return BadDataError("no comm");
       ring.nodes.push_back(node);
@@ -267,7 +274,7 @@ Result<InferredTasks> InferTaskLayout32(KernelMemory& mem, const InferInput& in)
   // few MiB into the image's data, and reading the rest would cost for nothing. Within that
   // chunk the longest ring wins (a stale copy of the comm has none).
   std::optional<Ring> ring;
-  size_t candidates = 0;
+  size_t candidates = 0, steps = 0;
   for (uint64_t off = 0; off < in.search_bytes && !ring && candidates < kMaxInitCandidates;
        off += kChunk) {
     VMEMFS_ASSIGN_OR_RETURN(auto comms,
@@ -275,7 +282,7 @@ Result<InferredTasks> InferTaskLayout32(KernelMemory& mem, const InferInput& in)
                                              std::min<uint64_t>(kChunk, in.search_bytes - off)));
     for (uint64_t comm : comms) {
       if (++candidates > kMaxInitCandidates) break;
-      VMEMFS_ASSIGN_OR_RETURN(auto r, FindRing(mem, comm, in.page_offset));
+      VMEMFS_ASSIGN_OR_RETURN(auto r, FindRing(mem, comm, in.page_offset, steps));
       if (r && (!ring || r->nodes.size() > ring->nodes.size())) ring = std::move(r);
     }
   }
