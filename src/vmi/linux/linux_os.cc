@@ -109,6 +109,7 @@ Status LinuxOs::InferTypes() {
   VMEMFS_ASSIGN_OR_RETURN(InferredTasks inferred, InferTaskLayout32(memory_, in));
   task_layout_ = inferred.layout;
   init_task_ = inferred.init_task;
+  vma_ranges_ = inferred.vma_ranges;
   facts_.push_back({"types", "inferred",
                     fmt::format("{}-bit kernel without BTF: task list offsets from memory; VMAs, "
                                 "files and modules are not read",

@@ -24,6 +24,7 @@
 #include "vmi/linux/overrides.h"
 #include "vmi/linux/task_layout.h"
 #include "vmi/linux/tasks.h"
+#include "vmi/linux/vma_ranges.h"
 #include "vmi/linux/vma_layout.h"
 #include "vmi/linux/vmcoreinfo.h"
 #include "vmi/os.h"
@@ -62,6 +63,8 @@ class LinuxOs : public OperatingSystem, public std::enable_shared_from_this<Linu
   const std::optional<TaskLayout>& task_layout() const { return task_layout_; }
   const std::optional<VmaLayout>& vma_layout() const { return vma_layout_; }
   const std::optional<PathLayout>& path_layout() const { return path_layout_; }
+  // VMA ranges only (vma_ranges.h), when vma_layout() is absent: inferred 32-bit kernels.
+  const std::optional<VmaRangeLayout>& vma_ranges() const { return vma_ranges_; }
 
   // What tells a task from a later one with the same pid (or task_struct).
   static uint64_t Identity(const Task& task);
@@ -108,6 +111,7 @@ class LinuxOs : public OperatingSystem, public std::enable_shared_from_this<Linu
   std::optional<VmaLayout> vma_layout_;
   std::optional<PathLayout> path_layout_;
   std::optional<ModuleLayout> module_layout_;
+  std::optional<VmaRangeLayout> vma_ranges_;
   uint64_t init_task_ = 0;  // when inferred (no init_task symbol); else the symbol's
   std::vector<Fact> facts_;  // found at creation, including what failed
 

@@ -266,6 +266,27 @@ std::optional<int64_t> FindArgs(KernelMemory& mem, const InferInput& in,
   return std::nullopt;
 }
 
+// mm_struct.mm_mt.ma_root: before pgd, and a tree of VMAs in every sampled user mm.
+std::optional<VmaRangeLayout> FindVmaTree(KernelMemory& mem, uint64_t pgd,
+                                          const std::vector<uint64_t>& mms) {
+  for (uint64_t root = 0; root < pgd; root += 4) {
+    VmaRangeLayout l{root, Maple32Layout()};
+    bool ok = !mms.empty();
+    for (uint64_t mm : mms) {
+      auto v = mem.Pointer(mm + root);
+      if (!v || (*v & 3) != 2 || *v <= 4096) {  // an encoded root node (xa_is_node)
+        ok = false;
+        break;
+      }
+      auto ranges = ListVmaRanges(mem, l, mm);
+      ok = ranges && !ranges->empty();
+      if (!ok) break;
+    }
+    if (ok) return l;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 Result<InferredTasks> InferTaskLayout32(KernelMemory& mem, const InferInput& in) {
@@ -337,6 +358,7 @@ Result<InferredTasks> InferTaskLayout32(KernelMemory& mem, const InferInput& in)
     l.mm_brk = *args - 8;
     l.mm_start_brk = *args - 12;
   }
+  out.vma_ranges = FindVmaTree(mem, l.mm_pgd, user_mms);
   l.task_size = l.tasks + kSpan;
   ComputeTaskWindow(l);
   out.init_task = ring->head - l.tasks;
@@ -356,9 +378,12 @@ Result<InferredTasks> InferTaskLayout32(KernelMemory& mem, const InferInput& in)
        "NULL; __state 0 in init_task, 1 in sleepers, 0x402 in idle kernel threads"});
   out.how.push_back(
       {"mm-offsets",
-       fmt::format("pgd {} arg_start {}", Hex(l.mm_pgd), args ? Hex(l.mm_arg_start) : "?"),
+       fmt::format("pgd {} arg_start {} mm_mt.ma_root {}", Hex(l.mm_pgd),
+                   args ? Hex(l.mm_arg_start) : "?",
+                   out.vma_ranges ? Hex(out.vma_ranges->mm_mt_root) : "?"),
        "inferred: pgd maps _stext as the kernel's tables do; arg_end = env_start, both after "
-       "start_stack; credentials, threads, exe and VMAs are not inferred"});
+       "start_stack; ma_root leads to VMAs {vm_start, vm_end, vm_mm} matching the tree; "
+       "credentials, threads, exe and VMA flags/files are not inferred"});
   return out;
 }
 

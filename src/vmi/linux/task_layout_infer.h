@@ -20,6 +20,8 @@
 //    mm_struct's arg_start < arg_end == env_start < env_end are user addresses following
 //    start_stack. These three are optional: when no offset fits, the fact is left out and
 //    said so.
+//  * mm_struct.mm_mt lies before pgd; its ma_root leads to VMAs that match the tree and point
+//    back at their mm (vma_ranges.h). Optional too.
 //
 // Everything read is bounded: the search region, the candidates, the distances tried and the
 // tasks sampled.
@@ -27,6 +29,7 @@
 #define VMEMFS_VMI_LINUX_TASK_LAYOUT_INFER_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +37,7 @@
 #include "base/status.h"
 #include "vmi/linux/kernel_memory.h"
 #include "vmi/linux/task_layout.h"
+#include "vmi/linux/vma_ranges.h"
 
 namespace vmemfs::vmi::linux_os {
 
@@ -48,6 +52,9 @@ struct InferInput {
 struct InferredTasks {
   TaskLayout layout;        // partial (TaskLayout::partial), pointer_size 4
   uint64_t init_task = 0;   // VA of init_task
+  // mm_struct.mm_mt.ma_root, when a pointer before pgd leads to a maple tree of VMAs that
+  // match their ranges and point back at their mm (vma_ranges.h) in the sampled processes.
+  std::optional<VmaRangeLayout> vma_ranges;
   std::vector<Fact> how;    // one fact per inferred offset, for `info`
 };
 

@@ -29,7 +29,7 @@ constexpr uint64_t kMmArea = 0x3000000;     // mm_structs, 4 KiB apart
 // The offsets the fake kernel uses (the inference is not told).
 constexpr uint64_t kState = 0x10, kFlags = 0x14, kTasks = 0x100, kMm = 0x120, kPid = 0x180,
                    kParent = 0x190, kComm = 0x200;
-constexpr uint64_t kMmPgd = 0x20, kArgStart = 0x60;
+constexpr uint64_t kMmTreeRoot = 0x8, kMmPgd = 0x20, kArgStart = 0x60;
 
 struct FakeTask {
   int pid;
@@ -59,6 +59,7 @@ class Fake {
         const uint32_t stack_args_env[5] = {0xbf000000, 0xbf000100, 0xbf000110, 0xbf000110,
                                             0xbf000200};
         d_->Put(mm + kArgStart - 4, stack_args_env, sizeof stack_args_env);
+        PutVmaTree(mm);
       }
       // Parent: init for pid 1 and 2, else pid 1.
       uint64_t parent = t.pid <= 2 ? addr[0] : addr[1];
@@ -93,6 +94,24 @@ class Fake {
     std::strncpy(name, comm, 15);
     d_->Put(at + kComm, name, 16);
   }
+  // mm_mt at mm + 0 (ma_root at +8): one root leaf_64 node (32-bit geometry) with two VMAs,
+  // [0x8048000, 0x804a000) and [0xbf000000, 0xbf021000), and the gaps around them.
+  void PutVmaTree(uint64_t mm) {
+    const uint64_t node = mm + 0x800, vma1 = mm + 0x400, vma2 = mm + 0x440;
+    const uint32_t va_mm = static_cast<uint32_t>(mm + kPageOffset);
+    d_->Put32(mm + kMmTreeRoot, static_cast<uint32_t>(node + kPageOffset) | (1 << 3) | 2);
+    d_->Put32(node, va_mm | 1);  // parent: the tree itself (MA_ROOT_PARENT)
+    const uint32_t pivots[4] = {0x8047fff, 0x8049fff, 0xbeffffff, 0xbf020fff};
+    d_->Put(node + 4, pivots, sizeof pivots);
+    const uint32_t slots[5] = {0, static_cast<uint32_t>(vma1 + kPageOffset), 0,
+                               static_cast<uint32_t>(vma2 + kPageOffset), 0};
+    d_->Put(node + 128, slots, sizeof slots);
+    const uint8_t end = 4;  // maple_metadata.end: the last pivot is 0, so the meta counts
+    d_->Put(node + 252, &end, 1);
+    const uint32_t v1[3] = {0x8048000, 0x804a000, va_mm}, v2[3] = {0xbf000000, 0xbf021000, va_mm};
+    d_->Put(vma1, v1, sizeof v1);
+    d_->Put(vma2, v2, sizeof v2);
+  }
   MemoryDriver* d_;
   std::unique_ptr<Guest> guest_;
   std::unique_ptr<KernelMemory> mem_;
@@ -123,7 +142,26 @@ TEST(TaskLayoutInferTest, FindsEveryOffsetAndInitTask) {
   EXPECT_EQ(l.mm_pgd, kMmPgd);
   EXPECT_TRUE(l.mm_args);
   EXPECT_EQ(l.mm_arg_start, kArgStart);
+  ASSERT_TRUE(got->vma_ranges.has_value());
+  EXPECT_EQ(got->vma_ranges->mm_mt_root, kMmTreeRoot);
   EXPECT_FALSE(got->how.empty());
+}
+
+TEST(TaskLayoutInferTest, VmaRangesFromThe32BitMapleTree) {
+  Fake f(Sample());
+  VmaRangeLayout l{kMmTreeRoot, Maple32Layout()};
+  auto ranges = ListVmaRanges(f.mem(), l, kMmArea + kPageOffset);
+  ASSERT_TRUE(ranges.has_value()) << ranges.error().ToString();
+  ASSERT_EQ(ranges->size(), 2u);
+  EXPECT_EQ((*ranges)[0].start, 0x8048000u);
+  EXPECT_EQ((*ranges)[0].end, 0x804a000u);
+  EXPECT_EQ((*ranges)[1].start, 0xbf000000u);
+  EXPECT_EQ((*ranges)[1].end, 0xbf021000u);
+  // A VMA of another mm in this mm's tree is garbage, not a VMA.
+  f.driver().Put32(kMmArea + 0x440 + 8, 0xc1234000);
+  auto bad = ListVmaRanges(f.mem(), l, kMmArea + kPageOffset);
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code(), ErrorCode::kBadData);
 }
 
 TEST(TaskLayoutInferTest, TheInferredLayoutWalksTheTaskList) {
