@@ -5,6 +5,7 @@
 #            busybox-static (apt-get download, never installed) and helpers built gcc -m32.
 #   OUTDIR/vmlinuz            Debian kernel (version in OUTDIR/kernel-version)
 #   OUTDIR/initramfs.cpio.gz  busybox-static + /init (init.sh) + marker, ticker, pstruth, bigmap
+#                             (+ marker32, the marker built -m32, on x86-64)
 #                             + the kernel modules listed in $modules (/lib/modules/*.ko)
 # Idempotent: an existing kernel of the same version and an initramfs built from the same
 # sources (OUTDIR/initramfs.stamp) are reused. Needs root (apt-get) on Debian 12.
@@ -25,9 +26,8 @@ if [ "$arch" = i386 ] && ! dpkg --print-foreign-architectures | grep -qx i386; t
 fi
 
 need=()
-extra_pkgs=()
-[ "$arch" = i386 ] && extra_pkgs=(gcc-multilib)
-for p in busybox-static cpio gcc libc6-dev gzip xz-utils "${extra_pkgs[@]}"; do
+# gcc-multilib: -m32 helpers (all of them on i386, marker32 on x86-64).
+for p in busybox-static cpio gcc libc6-dev gzip xz-utils gcc-multilib; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -106,6 +106,10 @@ install -m 755 "$src/init.sh" "$root/init"
 for prog in marker ticker pstruth bigmap; do
   gcc "${cflags[@]}" -static -O2 -Wall -Wextra -o "$root/bin/$prog" "$src/$prog.c"
 done
+# A 32-bit (compat) process on the 64-bit kernel: the marker built -m32.
+if [ "$arch" = amd64 ]; then
+  gcc -m32 -static -O2 -Wall -Wextra -o "$root/bin/marker32" "$src/marker.c"
+fi
 (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) | gzip -9 \
   > "$out/initramfs.cpio.gz"
 echo "$stamp" > "$out/initramfs.stamp"

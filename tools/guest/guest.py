@@ -363,6 +363,8 @@ def extract_truth(directory):
     missing = [n for n in files if n not in sections]
     if missing:
         raise GuestError(f'{directory}: truth.log (boot {len(boots)}) lacks sections {missing}')
+    if 'markers32' in sections:  # x86-64 images only: the compat marker
+        files['markers32'] = 'markers32.txt'
     truth = os.path.join(directory, 'truth')
     new = os.path.join(directory, f'truth.new.{os.getpid()}')
     shutil.rmtree(new, ignore_errors=True)
