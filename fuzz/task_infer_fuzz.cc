@@ -1,5 +1,5 @@
-// Fuzzes the 32-bit task-list inference (task_layout_infer.h) and what runs on its result
-// (ListTasks, ListVmaRanges) over hostile kernel memory.
+// Fuzzes the 32-bit task-list and VMA inference (task_layout_infer.h, vma_layout_infer.h) and
+// what runs on their results (ListTasks, ListVmaRanges, ListVmas) over hostile kernel memory.
 //
 // Input: the "image data" after _etext, behind 2-level 32-bit page tables that map lowmem at
 // 0xc0000000 (PAGE_OFFSET) with 4 MiB pages: physical 0 holds the page directory, the input
@@ -14,7 +14,10 @@
 #include "testing/memory_driver.h"
 #include "vmi/guest.h"
 #include "vmi/linux/task_layout_infer.h"
+#include "vmi/linux/process_info.h"
 #include "vmi/linux/tasks.h"
+#include "vmi/linux/vma_layout_infer.h"
+#include "vmi/linux/vmas.h"
 #include "vmi/linux/vma_ranges.h"
 
 namespace vmemfs::vmi::linux_os {
@@ -49,13 +52,25 @@ void Run(const uint8_t* data, size_t size) {
   auto tasks = ListTasks(mem, l, inferred->init_task, limits, &report);
   if (!tasks) return;
   Require(tasks->size() <= limits.max_tasks);
+  VmaInferInput vin{kPageOffset, 0, {}, {}};
   for (const Task& t : *tasks) {
     Require(t.comm.size() < 16 && t.threads.size() == 1);
     if (inferred->vma_ranges && t.mm != 0) {
+      vin.ranges = *inferred->vma_ranges;
+      auto mm = ReadMmInfo(mem, l, t);
       if (auto ranges = ListVmaRanges(mem, *inferred->vma_ranges, t.mm)) {
         for (const VmaRange& r : *ranges) Require(r.start < r.end);
+        if (mm && vin.samples.size() < 4) {
+          vin.samples.push_back({t.mm, mm->start_stack, mm->start_brk, mm->brk, *ranges});
+        }
       }
     }
+  }
+  if (vin.samples.empty()) return;
+  auto vmas = InferVmaLayout32(mem, vin);
+  if (!vmas) return;
+  for (const VmaSample& s : vin.samples) {
+    if (auto list = ListVmas(mem, vmas->layout, s.mm)) Require(list->size() == s.vmas.size());
   }
 }
 

@@ -2,7 +2,7 @@
 // paging) understood from memory alone, raw snapshots without registers and QEMU's ELF dumps
 // with them. Every answer is checked against what the guest printed about itself
 // (tools/guest/README.md). Debian's i386 kernels have neither BTF nor KALLSYMS_ALL: the task
-// list's offsets are inferred from memory, and what needs more (maps, vmem/, exe, modules,
+// list's, VMAs' and files' offsets are inferred from memory; what needs more (modules,
 // credentials, threads) is not expected here (README.md, "32-bit guests").
 #include <gtest/gtest.h>
 
@@ -249,10 +249,11 @@ TEST_P(Linux32GuestTest, MarkersReadBackFromProcessMemory) {
   EXPECT_EQ(checked, 12) << "3 marker processes x 4 markers";
 }
 
-// vmem/ holds one file per VMA, exactly the ranges the guest's /proc/<pid>/maps printed, and
-// the markers read back through the file of the VMA that holds them. maps itself needs VMA
-// flags and files, not known without BTF: it says so instead of showing nothing.
-TEST_P(Linux32GuestTest, VmemHasTheGuestsVmasAndTheirMarkers) {
+// maps equals what the guest printed line for line (VMA, file, dentry, inode and mount
+// offsets inferred), exe names the helper, vmem/ holds one file per VMA, exactly the ranges of
+// the guest's maps, and the markers read back through the file of the VMA that holds them.
+TEST_P(Linux32GuestTest, MapsExeAndVmemAreTheGuestsOwn) {
+  auto truth_ps = TruthPs(GetParam().guest);
   int checked = 0;
   for (const auto& e :
        std::filesystem::directory_iterator(GuestDir(GetParam().guest) + "/truth/maps")) {
@@ -275,9 +276,9 @@ TEST_P(Linux32GuestTest, VmemHasTheGuestsVmasAndTheirMarkers) {
       ours.insert(v.path().filename());
     }
     EXPECT_EQ(ours, truth) << "pid " << pid;
-    int err = 0;
-    PreadAt(vm("proc/" + pid + "/maps"), 0, 1, &err);
-    EXPECT_NE(err, 0) << "maps of pid " << pid << " should fail, not be empty";
+    EXPECT_EQ(ReadFile(vm("proc/" + pid + "/maps")), ReadFile(e.path())) << "pid " << pid;
+    EXPECT_EQ(TrimNewline(ReadFile(vm("proc/" + pid + "/exe"))),
+              "/bin/" + truth_ps[std::stoi(pid)].comm);
     ++checked;
   }
   EXPECT_GE(checked, 4);
@@ -309,6 +310,8 @@ TEST_P(Linux32GuestTest, VmemHasTheGuestsVmasAndTheirMarkers) {
 TEST_P(Linux32GuestTest, InfoSaysHowTheTaskListWasFound) {
   std::string info = ReadFile(vm("info"));
   EXPECT_EQ(InfoValue(info, "types"), "inferred") << info;
+  EXPECT_NE(InfoValue(info, "vma-offsets"), "") << info;
+  EXPECT_EQ(info.find("vmas: unavailable"), std::string::npos) << info;
   EXPECT_NE(InfoValue(info, "init-task"), "") << info;
   EXPECT_EQ(InfoValue(info, "processes").find_first_not_of("0123456789"), std::string::npos)
       << "no walk errors: " << info;

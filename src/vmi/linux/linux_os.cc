@@ -7,7 +7,9 @@
 #include "base/hex.h"
 #include "vmi/linux/kallsyms.h"
 #include "vmi/linux/linux_process.h"
+#include "vmi/linux/process_info.h"
 #include "vmi/linux/task_layout_infer.h"
+#include "vmi/linux/vma_layout_infer.h"
 #include "vmi/linux/vmcoreinfo_scan.h"
 
 namespace vmemfs::vmi::linux_os {
@@ -111,9 +113,39 @@ Status LinuxOs::InferTypes() {
   init_task_ = inferred.init_task;
   vma_ranges_ = inferred.vma_ranges;
   facts_.push_back({"types", "inferred",
-                    fmt::format("{}-bit kernel without BTF: task list offsets from memory; VMAs, "
-                                "files and modules are not read",
+                    fmt::format("{}-bit kernel without BTF: task list, VMA and file offsets "
+                                "inferred from memory; modules are not read",
                                 layout_.pointer_size * 8)});
+  facts_.insert(facts_.end(), inferred.how.begin(), inferred.how.end());
+  if (vma_ranges_) {
+    if (Status s = InferVmas(); !s.ok()) facts_.push_back({"vmas", ErrorText(s), ""});
+  }
+  return Status();
+}
+
+// maps' offsets from the VMAs of up to 8 user processes (vma_layout_infer.h).
+Status LinuxOs::InferVmas() {
+  constexpr size_t kSamples = 8;
+  TaskLimits limits{.max_tasks = 4096, .max_threads_per_process = 1, .max_threads = 4096};
+  VMEMFS_ASSIGN_OR_RETURN(auto tasks, ListTasks(memory_, *task_layout_, init_task_, limits,
+                                                nullptr));
+  VmaInferInput in;
+  in.page_offset = layout_.page_offset;
+  in.ranges = *vma_ranges_;
+  if (const Symbol* fn = symbols_.Lookup("special_mapping_name")) {
+    in.special_mapping_name = fn->address;
+  }
+  for (const Task& t : tasks) {
+    if (t.mm == 0 || in.samples.size() >= kSamples) continue;
+    auto mm = ReadMmInfo(memory_, *task_layout_, t);
+    auto vmas = ListVmaRanges(memory_, *vma_ranges_, t.mm);
+    if (!mm || !vmas || vmas->empty()) continue;
+    in.samples.push_back({t.mm, mm->start_stack, mm->start_brk, mm->brk, std::move(*vmas)});
+  }
+  VMEMFS_ASSIGN_OR_RETURN(InferredVmas inferred, InferVmaLayout32(memory_, in));
+  vma_layout_ = inferred.layout;
+  path_layout_ = inferred.layout.path;
+  task_layout_->mm_exe_file = inferred.mm_exe_file;
   facts_.insert(facts_.end(), inferred.how.begin(), inferred.how.end());
   return Status();
 }

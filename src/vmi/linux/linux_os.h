@@ -79,6 +79,7 @@ class LinuxOs : public OperatingSystem, public std::enable_shared_from_this<Linu
   Status UseOverrideTypes();    // overrides.h: --isf / --offsets
   // 32-bit kernels without BTF: the task list's offsets from memory (task_layout_infer.h).
   Status InferTypes();
+  Status InferVmas();  // after InferTypes found the VMA tree
   // Appends the loaded modules' symbols to symbols_ (after the kernel's: /proc/kallsyms order).
   Status FindModuleSymbols();
   // The loaded modules now.

@@ -85,7 +85,7 @@ Result<std::string> LinuxProcess::MapsText() {
   if (!task.mm || !os_->vma_layout()) return std::string();
   VMEMFS_ASSIGN_OR_RETURN(auto vmas, ListVmas(os_->memory(), *os_->vma_layout(), task.mm));
   VMEMFS_ASSIGN_OR_RETURN(MmInfo mm, ReadMmInfo(os_->memory(), *os_->task_layout(), task));
-  return linux_os::MapsText(vmas, mm);
+  return linux_os::MapsText(vmas, mm, os_->memory().pointer_size());
 }
 
 }  // namespace vmemfs::vmi::linux_os

@@ -67,7 +67,7 @@ Result<MmInfo> ReadMmInfo(KernelMemory& mem, const TaskLayout& l, const Task& ta
       {&info.start_stack, l.mm_start_stack}, {&info.exe_file, l.mm_exe_file}};
   for (auto [out, offset] : fields) {
     // exe_file unknown in an inferred layout (offset 0 is not it): left 0.
-    if (l.partial && out == &info.exe_file) continue;
+    if (l.partial && out == &info.exe_file && l.mm_exe_file == 0) continue;
     VMEMFS_ASSIGN_OR_RETURN(*out, mem.Pointer(task.mm + offset));
   }
   return info;

@@ -30,7 +30,7 @@ Result<std::vector<VmaRange>> ListVmaRanges(KernelMemory& mem, const VmaRangeLay
                           ") of mm " + Hex(mm) + " differs from its maple tree range [" +
                           Hex(e.min) + ", " + Hex(e.max) + "]");
     }
-    out.push_back({start, end});
+    out.push_back({start, end, e.value});
   }
   return out;
 }

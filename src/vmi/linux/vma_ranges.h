@@ -24,6 +24,7 @@ struct VmaRangeLayout {
 struct VmaRange {
   uint64_t start = 0;
   uint64_t end = 0;  // exclusive
+  uint64_t vma = 0;  // the vm_area_struct's address
 };
 
 // In address order. kBadData when an entry's VMA disagrees with the tree (or the tree is
