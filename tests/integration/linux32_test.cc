@@ -327,7 +327,7 @@ INSTANTIATE_TEST_SUITE_P(Guests, Linux32GuestTest,
                          });
 
 // The running 32-bit guests through QMP (qemu:): the same discovery on live memory, the
-// processes the guest listed and the markers through their own page tables.
+// processes the guest listed, the markers through their own page tables, their maps.
 class Linux32LiveTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(Linux32LiveTest, RunningGuestsProcessesAndMarkers) {
@@ -356,6 +356,11 @@ TEST_P(Linux32LiveTest, RunningGuestsProcessesAndMarkers) {
     ++checked;
   }
   EXPECT_EQ(checked, 12);
+  // The helpers map nothing after printing their maps (no MAP command is sent here).
+  for (const auto& e : std::filesystem::directory_iterator(dir + "/truth/maps")) {
+    std::string pid = e.path().stem();
+    EXPECT_EQ(ReadFile(g + "/proc/" + pid + "/maps"), ReadFile(e.path())) << "pid " << pid;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Guests, Linux32LiveTest, ::testing::Values("pae", "legacy32"));
