@@ -12,7 +12,13 @@ packages=(
   yara
   crash python3-drgn gdb
   man-db systemd  # tests/install: man, groff, systemd-analyze, systemd-escape
+  gcc-multilib  # the 32-bit test guests' static helpers (gcc -m32 -static)
 )
+# The 32-bit test guests' kernels and busybox are i386 packages (apt-get download only).
+if ! dpkg --print-foreign-architectures | grep -qx i386; then
+  dpkg --add-architecture i386
+  apt-get update -qq
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

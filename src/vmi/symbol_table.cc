@@ -62,7 +62,7 @@ std::string SymbolTable::KallsymsText() const {
   for (const Symbol& s : symbols_) {
     if (s.name.empty()) continue;
     // The length from snprintf, not strlen: a garbage type byte may be NUL.
-    int n = std::snprintf(head, sizeof(head), "%016llx %c ",
+    int n = std::snprintf(head, sizeof(head), "%0*llx %c ", address_digits_,
                           static_cast<unsigned long long>(s.address), s.type);
     out.append(head, static_cast<size_t>(n));
     out += s.name;

@@ -60,14 +60,18 @@ class SymbolTable {
   // or nullptr when `address` is below every symbol. Does not check the symbol's size.
   const Symbol* Containing(uint64_t address) const;
 
-  // Exactly what /proc/kallsyms prints (`%016lx %c %s\n`, `\t[module]` before the newline for
+  // Exactly what /proc/kallsyms prints (`%px %c %s\n`, `\t[module]` before the newline for
   // module symbols), in kallsyms order; symbols with empty names are skipped as the kernel does.
+  // %px is as wide as the kernel's pointers: 16 hex digits, 8 on a 32-bit kernel.
   std::string KallsymsText() const;
+  // REQUIRES: 8 or 16. Default 16.
+  void set_address_digits(int digits) { address_digits_ = digits; }
 
  private:
   std::vector<Symbol> symbols_;
   std::vector<uint32_t> by_address_;
   std::vector<uint64_t> sizes_;                                 // by kallsyms index
+  int address_digits_ = 16;
   std::vector<std::pair<std::string_view, uint32_t>> by_name_;  // sorted by (name, index)
 };
 

@@ -9,7 +9,8 @@ Subcommands (see README.md for the file formats):
   reset      --dir DIR [--timeout 180]   QMP system_reset (needs --reboot), new truth
   snapshot   --dir DIR    pause; DIR/raw.mem + DIR/core.elf + DIR/truth/registers.txt; resume
   stop       --dir DIR    quit QEMU
-  prepare    --root ROOT  ROOT/image + two running, snapshotted guests ROOT/l5 and ROOT/l4
+  prepare    --root ROOT [--guests l5,l4,pae,legacy32]  images + running, snapshotted guests
+             ROOT/l5, ROOT/l4 (x86-64) and ROOT/pae, ROOT/legacy32 (i386)
 Python 3 standard library only.
 """
 import argparse
@@ -32,6 +33,7 @@ READY = '==VMEMFS-READY=='
 # First line of every boot on both serial ports (init.sh); truth.log keeps growing across resets.
 BOOT_LINE = re.compile(r'==VMEMFS-BOOT ([0-9a-f-]+)==')
 CR4_LA57 = 1 << 12
+CR4_PAE = 1 << 5
 
 
 class GuestError(Exception):
@@ -156,8 +158,24 @@ def ensure_qemu():
                        env=dict(os.environ, DEBIAN_FRONTEND='noninteractive'))
 
 
-def build_image(image_dir):
-    subprocess.run([os.path.join(HERE, 'build-guest.sh'), image_dir], check=True)
+def build_image(image_dir, flavour='cloud-amd64'):
+    subprocess.run([os.path.join(HERE, 'build-guest.sh'), image_dir, flavour], check=True)
+
+
+def image_flavour(image_dir):
+    """The Debian kernel flavour build-guest.sh built into image_dir (cloud-amd64 for images
+    from before it wrote the file)."""
+    try:
+        return open(os.path.join(image_dir, 'flavour')).read().strip()
+    except OSError:
+        return 'cloud-amd64'
+
+
+def qemu_binary(image_dir):
+    """qemu-system-i386 for the i386 kernels (686, 686-pae): a 32-bit machine, so the guest
+    really runs on a CPU without long mode, as a 32-bit appliance would."""
+    return 'qemu-system-i386' if image_flavour(image_dir).startswith('686') else \
+        'qemu-system-x86_64'
 
 
 def image_id(image_dir):
@@ -198,7 +216,7 @@ def boot(directory, cpu, mem=256, extra=0, kernel_dir=None, timeout=180, paused=
     def p(name):
         return os.path.join(directory, name)
     append = f'console=ttyS0 panic=-1 vmemfs.extra={extra}'
-    argv = ['qemu-system-x86_64', '-accel', 'tcg', '-cpu', cpu, '-smp', '2', '-m', f'{mem}M',
+    argv = [qemu_binary(kernel_dir), '-accel', 'tcg', '-cpu', cpu, '-smp', '2', '-m', f'{mem}M',
             '-machine', 'q35,memory-backend=ram',
             '-object', f'memory-backend-file,id=ram,size={mem}M,mem-path={p("ram")},share=on',
             '-kernel', os.path.join(kernel_dir, 'vmlinuz'),
@@ -345,6 +363,8 @@ def extract_truth(directory):
     missing = [n for n in files if n not in sections]
     if missing:
         raise GuestError(f'{directory}: truth.log (boot {len(boots)}) lacks sections {missing}')
+    if 'markers32' in sections:  # x86-64 images only: the compat marker
+        files['markers32'] = 'markers32.txt'
     truth = os.path.join(directory, 'truth')
     new = os.path.join(directory, f'truth.new.{os.getpid()}')
     shutil.rmtree(new, ignore_errors=True)
@@ -596,6 +616,7 @@ def snapshot(directory):
     cr4 = {v: x for v, n, x in regs if n == 'cr4'}
     write_atomic(os.path.join(truth, 'snapshot.txt'),
                  f'vcpus {len(cpus)}\nram_bytes {ram}\nla57 {int(bool(cr4[0] & CR4_LA57))}\n'
+                 f'pae {int(bool(cr4[0] & CR4_PAE))}\n'
                  f'time {int(time.time())}\n' +
                  ''.join(f'{name} {s:x} {e:x} {o:x}\n' for name, s, e, o in layout) +
                  f'raw_bytes {raw_bytes}\n')
@@ -625,7 +646,15 @@ def stop(directory):
 
 # --- prepare --------------------------------------------------------------------------------------
 
-GUESTS = (('l5', 'max', True), ('l4', 'qemu64', False))
+# name, -cpu, kernel flavour (image directory ROOT/image for cloud-amd64, else
+# ROOT/image-<flavour>), the paging mode the guest must run in (checked on CR4 after the
+# snapshot). qemu32 has no PAE; the 686 kernel never turns it on anyway.
+GUESTS = (('l5', 'max', 'cloud-amd64', 'la57'), ('l4', 'qemu64', 'cloud-amd64', '4level'),
+          ('pae', 'max', '686-pae', 'pae'), ('legacy32', 'qemu32', '686', 'legacy32'))
+
+
+def image_dir_of(root, flavour):
+    return os.path.join(root, 'image' if flavour == 'cloud-amd64' else f'image-{flavour}')
 SNAPSHOT_FILES = ('raw.mem', 'core.elf', 'truth/registers.txt', 'truth/snapshot.txt',
                   'truth/kallsyms.txt', 'truth/ps.tsv', 'guest.json')
 
@@ -640,42 +669,53 @@ def reusable(directory, cpu, extra, image_dir):
                                                                        image_id(image_dir))
 
 
-def check_la57(directory, want):
+def check_paging(directory, want):
+    """want: la57, 4level (CR4.PAE, no LA57), pae (CR4.PAE; a 32-bit CPU has no LA57) or
+    legacy32 (no CR4.PAE)."""
     for line in open(os.path.join(directory, 'truth', 'registers.txt')):
         vcpu, name, value = line.split()
-        if name == 'cr4' and bool(int(value, 16) & CR4_LA57) != want:
-            raise GuestError(f'{directory}: vCPU {vcpu} CR4={value}, LA57 should be {want}')
+        if name != 'cr4':
+            continue
+        cr4 = int(value, 16)
+        la57, pae = bool(cr4 & CR4_LA57), bool(cr4 & CR4_PAE)
+        ok = {'la57': la57, '4level': pae and not la57, 'pae': pae and not la57,
+              'legacy32': not pae and not la57}[want]
+        if not ok:
+            raise GuestError(f'{directory}: vCPU {vcpu} CR4={value}, not {want} paging')
 
 
-def prepare_one(root, name, cpu, want_la57, extra, results):
+def prepare_one(root, name, cpu, flavour, paging, extra, results):
     directory = os.path.join(root, name)
+    image = image_dir_of(root, flavour)
     try:
-        if reusable(directory, cpu, extra, os.path.join(root, 'image')):
+        if reusable(directory, cpu, extra, image):
             results[name] = 'reused running guest'
         else:
             stop(directory)
-            boot_s = boot(directory, cpu, extra=extra, kernel_dir=os.path.join(root, 'image'))
+            boot_s = boot(directory, cpu, extra=extra, kernel_dir=image)
             snap_s = snapshot(directory)
             results[name] = f'booted in {boot_s:.1f} s, snapshot in {snap_s:.1f} s'
-        check_la57(directory, want_la57)
+        check_paging(directory, paging)
     except Exception as e:  # reported by the main thread
         results[name] = e
 
 
-def prepare(root, extra):
+def prepare(root, extra, names=None):
     root = os.path.abspath(root)
     start = time.monotonic()
-    build_image(os.path.join(root, 'image'))
-    log(f'image ready in {time.monotonic() - start:.1f} s')
+    guests = [g for g in GUESTS if names is None or g[0] in names]
+    for flavour in sorted({g[2] for g in guests}):
+        build_image(image_dir_of(root, flavour), flavour)
+    log(f'images ready in {time.monotonic() - start:.1f} s')
     results = {}
-    threads = [threading.Thread(target=prepare_one, args=(root, n, c, la57, extra, results))
-               for n, c, la57 in GUESTS]
+    threads = [threading.Thread(target=prepare_one, args=(root, n, c, f, pg, extra, results))
+               for n, c, f, pg in guests]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     failed = False
-    for name, _, _ in GUESTS:
+    for name, _, _, _ in guests:
         failed |= isinstance(results[name], Exception)
         log(f'{name}: {results[name]}')
     log(f'prepare took {time.monotonic() - start:.1f} s')
@@ -689,7 +729,8 @@ def main():
     sub = parser.add_subparsers(dest='command', required=True)
     b = sub.add_parser('boot')
     b.add_argument('--dir', required=True)
-    b.add_argument('--cpu', required=True, help='max (5-level paging) or qemu64 (4-level)')
+    b.add_argument('--cpu', required=True,
+                   help='max (5-level paging) or qemu64 (4-level); i386 images: max (PAE), qemu32')
     b.add_argument('--mem', type=int, default=256,
                    help='MiB; from 2816 on q35 puts 2 GiB below 4 GiB and the rest above')
     b.add_argument('--extra', type=int, default=0, help='extra sleeping processes')
@@ -711,6 +752,8 @@ def main():
     p = sub.add_parser('prepare')
     p.add_argument('--root', required=True)
     p.add_argument('--extra', type=int, default=300, help='extra sleeping processes per guest')
+    p.add_argument('--guests', help='comma-separated subset of ' +
+                   ','.join(g[0] for g in GUESTS) + ' (default: all)')
     args = parser.parse_args()
     try:
         if args.command == 'boot':
@@ -732,7 +775,8 @@ def main():
         elif args.command == 'stop':
             stop(args.dir)
         else:
-            prepare(args.root, args.extra)
+            prepare(args.root, args.extra,
+                    args.guests.split(',') if args.guests else None)
     except GuestError as e:
         sys.exit(f'guest.py: {e}')
 

@@ -28,6 +28,8 @@ extra=$(opt extra); extra=${extra:-0}
 
 for name in alpha bravo charlie; do marker $name > /tmp/marker.$name & done
 ticker > /tmp/ticker.out &
+# x86-64 images: a 32-bit (compat) marker too, its lines kept apart from the 64-bit markers'.
+if [ -x /bin/marker32 ]; then marker32 delta > /tmp/marker32.out & fi
 bigmap 32 > /tmp/bigmap.out &
 i=0
 while [ $i -lt "$extra" ]; do sleep $((1000000 + i)) & i=$((i + 1)); done
@@ -36,6 +38,9 @@ while [ $i -lt "$extra" ]; do sleep $((1000000 + i)) & i=$((i + 1)); done
 until [ "$(cat /tmp/marker.* /tmp/ticker.out /tmp/bigmap.out | wc -l)" -ge 14 ]; do
   usleep 100000
 done
+if [ -x /bin/marker32 ]; then
+  until [ "$(cat /tmp/marker32.out | wc -l)" -ge 4 ]; do usleep 100000; done
+fi
 
 begin() { echo "==VMEMFS-BEGIN $1=="; }
 end() { echo "==VMEMFS-END $1=="; }
@@ -46,7 +51,9 @@ start=$(cut -d' ' -f1 /proc/uptime)
   begin banner; cat /proc/version; end banner
   begin cmdline; cat /proc/cmdline; end cmdline
   begin markers; cat /tmp/marker.* /tmp/ticker.out /tmp/bigmap.out; end markers
-  for pid in $(cut -d' ' -f2 /tmp/marker.* /tmp/ticker.out /tmp/bigmap.out | sort -u); do
+  if [ -x /bin/marker32 ]; then begin markers32; cat /tmp/marker32.out; end markers32; fi
+  for pid in $(cut -d' ' -f2 /tmp/marker.* /tmp/marker32.out /tmp/ticker.out /tmp/bigmap.out \
+      2>/dev/null | sort -u); do
     begin maps-$pid; cat /proc/$pid/maps; end maps-$pid
   done
   begin ps; pstruth; end ps

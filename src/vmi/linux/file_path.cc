@@ -30,7 +30,7 @@ class PathWalker {
 
 Status PathWalker::PrependName(uint64_t dentry) {
   VMEMFS_ASSIGN_OR_RETURN(uint32_t len, mem_.U32(dentry + l_.dentry_name_len));
-  VMEMFS_ASSIGN_OR_RETURN(uint64_t name_ptr, mem_.U64(dentry + l_.dentry_name_ptr));
+  VMEMFS_ASSIGN_OR_RETURN(uint64_t name_ptr, mem_.Pointer(dentry + l_.dentry_name_ptr));
   // Checked before reading: the guest's length never sizes an allocation beyond PATH_MAX.
   if (uint64_t{len} + 1 + length_ >= kPathMax) return BadDataError("d_path: path too long");
   std::string name(len, '\0');
@@ -44,15 +44,15 @@ Result<std::string> PathWalker::Walk(uint64_t vfsmount, uint64_t dentry) {
   uint64_t mnt = vfsmount - l_.mount_mnt;  // real_mount()
   for (int steps = 0;; ++steps) {
     if (steps >= kMaxPathComponents) return BadDataError("d_path: too many components");
-    VMEMFS_ASSIGN_OR_RETURN(uint64_t mnt_root, mem_.U64(mnt + l_.mount_mnt + l_.vfsmount_root));
+    VMEMFS_ASSIGN_OR_RETURN(uint64_t mnt_root, mem_.Pointer(mnt + l_.mount_mnt + l_.vfsmount_root));
     if (dentry == mnt_root) {
-      VMEMFS_ASSIGN_OR_RETURN(uint64_t parent_mnt, mem_.U64(mnt + l_.mount_parent));
+      VMEMFS_ASSIGN_OR_RETURN(uint64_t parent_mnt, mem_.Pointer(mnt + l_.mount_parent));
       if (parent_mnt == mnt) break;  // the namespace root (or a detached tree's top)
-      VMEMFS_ASSIGN_OR_RETURN(dentry, mem_.U64(mnt + l_.mount_mountpoint));
+      VMEMFS_ASSIGN_OR_RETURN(dentry, mem_.Pointer(mnt + l_.mount_mountpoint));
       mnt = parent_mnt;
       continue;
     }
-    VMEMFS_ASSIGN_OR_RETURN(uint64_t parent, mem_.U64(dentry + l_.dentry_parent));
+    VMEMFS_ASSIGN_OR_RETURN(uint64_t parent, mem_.Pointer(dentry + l_.dentry_parent));
     if (parent == dentry) break;  // escaped its mount: d_path prints what it has
     VMEMFS_TRY(PrependName(dentry));
     dentry = parent;
@@ -69,9 +69,9 @@ Result<std::string> PathWalker::Walk(uint64_t vfsmount, uint64_t dentry) {
 
 // d_unlinked(): unhashed and not a root (a root dentry is its own parent).
 Result<bool> Unlinked(KernelMemory& mem, const PathLayout& l, uint64_t dentry) {
-  VMEMFS_ASSIGN_OR_RETURN(uint64_t pprev, mem.U64(dentry + l.dentry_hash_pprev));
+  VMEMFS_ASSIGN_OR_RETURN(uint64_t pprev, mem.Pointer(dentry + l.dentry_hash_pprev));
   if (pprev != 0) return false;
-  VMEMFS_ASSIGN_OR_RETURN(uint64_t parent, mem.U64(dentry + l.dentry_parent));
+  VMEMFS_ASSIGN_OR_RETURN(uint64_t parent, mem.Pointer(dentry + l.dentry_parent));
   return parent != dentry;
 }
 
@@ -107,8 +107,8 @@ Result<std::string> DentryPath(KernelMemory& mem, const PathLayout& layout, uint
 }
 
 Result<std::string> FilePath(KernelMemory& mem, const PathLayout& layout, uint64_t file_va) {
-  VMEMFS_ASSIGN_OR_RETURN(uint64_t vfsmount, mem.U64(file_va + layout.file_path_mnt));
-  VMEMFS_ASSIGN_OR_RETURN(uint64_t dentry, mem.U64(file_va + layout.file_path_dentry));
+  VMEMFS_ASSIGN_OR_RETURN(uint64_t vfsmount, mem.Pointer(file_va + layout.file_path_mnt));
+  VMEMFS_ASSIGN_OR_RETURN(uint64_t dentry, mem.Pointer(file_va + layout.file_path_dentry));
   return DentryPath(mem, layout, vfsmount, dentry);
 }
 

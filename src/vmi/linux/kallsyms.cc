@@ -139,16 +139,24 @@ uint64_t Apply(AddressRule rule, uint64_t base, int32_t offset) {
 Status FillAddresses(const KernelReader& read, const KallsymsAddresses& at,
                      std::vector<Symbol>& symbols) {
   const size_t n = symbols.size();
+  if (at.pointer_size != 4 && at.pointer_size != 8) {
+    return InvalidArgumentError("pointer size " + std::to_string(at.pointer_size));
+  }
   if (at.addresses) {
-    std::vector<uint64_t> addr(n);
-    VMEMFS_TRY(read(*at.addresses, std::as_writable_bytes(std::span(addr)))
-                   .WithContext("kallsyms_addresses"));
-    for (size_t i = 0; i < n; ++i) symbols[i].address = addr[i];
+    // Little endian: entry i is bytes [i * size, (i + 1) * size), zero-extended.
+    std::vector<std::byte> raw(n * at.pointer_size);
+    VMEMFS_TRY(read(*at.addresses, raw).WithContext("kallsyms_addresses"));
+    for (size_t i = 0; i < n; ++i) {
+      uint64_t a = 0;
+      std::memcpy(&a, raw.data() + i * at.pointer_size, at.pointer_size);
+      symbols[i].address = a;
+    }
     return Status();
   }
   if (!at.offsets || !at.relative_base) return InvalidArgumentError("no kallsyms address table");
-  uint64_t base;
-  VMEMFS_TRY(read(*at.relative_base, std::as_writable_bytes(std::span(&base, 1)))
+  uint64_t base = 0;
+  VMEMFS_TRY(read(*at.relative_base,
+                  std::as_writable_bytes(std::span(&base, 1)).first(at.pointer_size))
                  .WithContext("kallsyms_relative_base"));
   std::vector<int32_t> off(n);
   VMEMFS_TRY(

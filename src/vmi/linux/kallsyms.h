@@ -8,9 +8,9 @@
 //  * kallsyms_token_index: 256 u16 offsets into kallsyms_token_table (NUL-terminated tokens).
 //    A name is the concatenation of its tokens; its first character is the type letter.
 //  * Addresses (CONFIG_KALLSYMS_BASE_RELATIVE): s32 kallsyms_offsets[] and u64
-//    kallsyms_relative_base. Without ABSOLUTE_PERCPU: base + (u32)offset. With it (x86_64
+//    kallsyms_relative_base (unsigned long: 4 bytes on i386). Without ABSOLUTE_PERCPU: base + (u32)offset. With it (x86_64
 //    SMP): offset >= 0 is an absolute value (per-cpu symbols), else base - 1 - offset.
-//    Otherwise u64 kallsyms_addresses[].
+//    Otherwise unsigned long kallsyms_addresses[].
 // The offsets rule is chosen from the data (negative offsets exist only with ABSOLUTE_PERCPU)
 // and confirmed by SYMBOL(_stext) when given; the other rule is tried if it disagrees.
 //
@@ -47,6 +47,9 @@ struct KallsymsAddresses {
   // The other symbols VMCOREINFO names in the kernel image, to check the decoded names by
   // (kallsyms_check.h).
   std::vector<std::pair<std::string, uint64_t>> known;
+  // Width of kallsyms_relative_base and of each kallsyms_addresses entry (unsigned long):
+  // 8 on x86_64, 4 on i386 (KernelLayout::pointer_size).
+  uint64_t pointer_size = 8;
 
   // From SYMBOL(kallsyms_*) (Linux 6.0+ exports them). kNotFound naming what is missing.
   // Older kernels: a fallback would have to find the tables by shape (token_index: 256

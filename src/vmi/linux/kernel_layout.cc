@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "base/hex.h"
+#include "vmi/linux/kernel_layout_i386.h"
 #include "vmi/physical_memory.h"
 
 namespace vmemfs::vmi::linux_os {
@@ -52,6 +53,7 @@ Result<uint64_t> TranslateWith(Guest& guest, PagingMode mode, uint64_t root, uin
 
 Result<KernelLayout> FindKernelLayout(Guest& guest, const VmcoreInfo& info,
                                       std::span<const RootCandidate> register_roots) {
+  if (IsI386VmcoreInfo(info)) return FindI386KernelLayout(guest, info, register_roots);
   auto stext = info.Symbol("_stext");
   if (!stext) return NotFoundError("VMCOREINFO has no SYMBOL(_stext)");
   const char* pgt_name = "init_top_pgt";
@@ -71,7 +73,7 @@ Result<KernelLayout> FindKernelLayout(Guest& guest, const VmcoreInfo& info,
 
   KernelLayout layout{
       mode, *root, info.kernel_offset().value_or(0), phys_base, *stext, 0, info.os_release(),
-      "",   {}};
+      "",   8, 0, {}};
   auto& p = layout.provenance;
   p.push_back({"kernel-release", info.os_release(), "VMCOREINFO OSRELEASE"});
   p.push_back({"paging-mode", std::string(PagingModeName(mode)),

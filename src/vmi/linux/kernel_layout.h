@@ -34,6 +34,11 @@ struct KernelLayout {
   uint64_t stext_pa;         // where it translates to
   std::string release;       // OSRELEASE
   std::string root_source;   // how the root was found and verified
+  // 8 on x86_64; 4 on an i386 kernel (kernel_layout_i386.h): the width of every pointer,
+  // long and list_head half the walkers read.
+  uint64_t pointer_size = 8;
+  // Where the direct map starts (i386: found by verification; x86_64: not needed, 0).
+  uint64_t page_offset = 0;
   // What was found and how, for the `info` file.
   std::vector<Fact> provenance;
 };

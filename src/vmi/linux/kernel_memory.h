@@ -14,11 +14,16 @@ namespace vmemfs::vmi::linux_os {
 // Thread-safe as Guest is.
 class KernelMemory {
  public:
-  KernelMemory(Guest& guest, AddressSpace kernel) : guest_(guest), kernel_(kernel) {}
+  // pointer_size: the kernel's (KernelLayout::pointer_size), 8 or 4.
+  KernelMemory(Guest& guest, AddressSpace kernel, uint64_t pointer_size = 8)
+      : guest_(guest), kernel_(kernel), pointer_size_(pointer_size) {}
   Guest& guest() { return guest_; }
   const AddressSpace& kernel() const { return kernel_; }
+  uint64_t pointer_size() const { return pointer_size_; }
 
   Result<uint64_t> U64(uint64_t va);
+  // A kernel pointer (or unsigned long): pointer_size() bytes, zero-extended.
+  Result<uint64_t> Pointer(uint64_t va) { return Unsigned(va, pointer_size_); }
   Result<uint32_t> U32(uint64_t va);
   Result<int32_t> S32(uint64_t va);
   // An unsigned integer of 1, 2, 4 or 8 bytes (member sizes from BTF).
@@ -42,6 +47,7 @@ class KernelMemory {
  private:
   Guest& guest_;
   const AddressSpace kernel_;
+  const uint64_t pointer_size_;
 };
 
 }  // namespace vmemfs::vmi::linux_os

@@ -10,6 +10,9 @@
 #include "vmi/linux/core_dump_hints.h"
 #include "vmi/linux/kallsyms.h"
 #include "vmi/linux/linux_process.h"
+#include "vmi/linux/process_info.h"
+#include "vmi/linux/task_layout_infer.h"
+#include "vmi/linux/vma_layout_infer.h"
 #include "vmi/linux/vmcoreinfo_scan.h"
 
 namespace vmemfs::vmi::linux_os {
@@ -31,7 +34,7 @@ bool PlausibleIds(const Task& t) {
 LinuxOs::LinuxOs(Guest& guest, VmcoreInfo info, VmcoreInfoOrigin origin, KernelLayout layout,
                  std::shared_ptr<const LoadedOverrides> overrides)
     : guest_(guest),
-      memory_(guest, AddressSpace{layout.mode, layout.page_table_root}),
+      memory_(guest, AddressSpace{layout.mode, layout.page_table_root}, layout.pointer_size),
       vmcoreinfo_(std::move(info)),
       origin_(std::move(origin)),
       layout_(std::move(layout)),
@@ -57,6 +60,13 @@ void LinuxOs::Discover() {
   if (Status s = FindSymbols(); !s.ok()) {
     facts_.push_back({"symbols", ErrorText(s), "the kernel's kallsyms tables"});
   }
+  if (layout_.pointer_size != 8) {
+    // The VMA, file-path and module walkers read 64-bit layouts, and Debian's i386 kernels
+    // carry no BTF (CONFIG_DEBUG_INFO_BTF off) nor init_task/modules in kallsyms
+    // (CONFIG_KALLSYMS_ALL off): the task list is inferred from memory, the rest is not read.
+    if (Status s = InferTypes(); !s.ok()) facts_.push_back({"types", ErrorText(s), ""});
+    return;
+  }
   if (Status s = FindTypes(); !s.ok()) {
     facts_.push_back({"types", ErrorText(s), ""});
     return;
@@ -68,8 +78,10 @@ void LinuxOs::Discover() {
 Status LinuxOs::FindSymbols() {
   if (overrides_ && !overrides_->symbols.empty()) return UseOverrideSymbols();
   VMEMFS_ASSIGN_OR_RETURN(auto at, KallsymsAddresses::FromVmcoreInfo(vmcoreinfo_));
+  at.pointer_size = layout_.pointer_size;
   KallsymsReport report;
   VMEMFS_ASSIGN_OR_RETURN(symbols_, ReadKallsyms(memory_, at, &report));
+  symbols_.set_address_digits(static_cast<int>(layout_.pointer_size * 2));
   std::string value = std::to_string(symbols_.size());
   std::string how = "the kernel's kallsyms tables, addresses from VMCOREINFO";
   if (report.kept < report.count) {
@@ -139,6 +151,56 @@ Status LinuxOs::FindInitTask() {
   return Status();
 }
 
+Status LinuxOs::InferTypes() {
+  // init_task is in the image's .data, a few MiB after the text: 64 MiB bounds the search.
+  constexpr uint64_t kSearchBytes = 64ull << 20;
+  const Symbol* etext = symbols_.Lookup("_etext");
+  if (!etext) return NotFoundError("no _etext in kallsyms to search init_task after");
+  InferInput in{etext->address & ~uint64_t{4095}, kSearchBytes, layout_.page_offset,
+                layout_.stext, layout_.stext_pa};
+  if (in.search_start + in.search_bytes > (1ull << 32)) in.search_bytes = (1ull << 32) - in.search_start;
+  VMEMFS_ASSIGN_OR_RETURN(InferredTasks inferred, InferTaskLayout32(memory_, in));
+  task_layout_ = inferred.layout;
+  init_task_ = inferred.init_task;
+  vma_ranges_ = inferred.vma_ranges;
+  facts_.push_back({"types", "inferred",
+                    fmt::format("{}-bit kernel without BTF: task list, VMA and file offsets "
+                                "inferred from memory; modules are not read",
+                                layout_.pointer_size * 8)});
+  facts_.insert(facts_.end(), inferred.how.begin(), inferred.how.end());
+  if (vma_ranges_) {
+    if (Status s = InferVmas(); !s.ok()) facts_.push_back({"vmas", ErrorText(s), ""});
+  }
+  return Status();
+}
+
+// maps' offsets from the VMAs of up to 8 user processes (vma_layout_infer.h).
+Status LinuxOs::InferVmas() {
+  constexpr size_t kSamples = 8;
+  TaskLimits limits{.max_tasks = 4096, .max_threads_per_process = 1, .max_threads = 4096};
+  VMEMFS_ASSIGN_OR_RETURN(auto tasks, ListTasks(memory_, *task_layout_, *init_task_, limits,
+                                                nullptr));
+  VmaInferInput in;
+  in.page_offset = layout_.page_offset;
+  in.ranges = *vma_ranges_;
+  if (const Symbol* fn = symbols_.Lookup("special_mapping_name")) {
+    in.special_mapping_name = fn->address;
+  }
+  for (const Task& t : tasks) {
+    if (t.mm == 0 || in.samples.size() >= kSamples) continue;
+    auto mm = ReadMmInfo(memory_, *task_layout_, t);
+    auto vmas = ListVmaRanges(memory_, *vma_ranges_, t.mm);
+    if (!mm || !vmas || vmas->empty()) continue;
+    in.samples.push_back({t.mm, mm->start_stack, mm->start_brk, mm->brk, std::move(*vmas)});
+  }
+  VMEMFS_ASSIGN_OR_RETURN(InferredVmas inferred, InferVmaLayout32(memory_, in));
+  vma_layout_ = inferred.layout;
+  path_layout_ = inferred.layout.path;
+  task_layout_->mm_exe_file = inferred.mm_exe_file;
+  facts_.insert(facts_.end(), inferred.how.begin(), inferred.how.end());
+  return Status();
+}
+
 Status LinuxOs::FindModuleSymbols() {
   const Symbol* head = symbols_.Lookup("modules");
   if (!head) {
@@ -171,6 +233,7 @@ Status LinuxOs::FindModuleSymbols() {
                std::make_move_iterator(syms->end()));
   }
   symbols_ = SymbolTable(std::move(all));
+  symbols_.set_address_digits(static_cast<int>(layout_.pointer_size * 2));
   std::string how = fmt::format("{} symbols of {} modules", symbols_.size() - kernel, modules.size());
   if (!first.ok()) how += "; partly: " + first.ToString();
   if (!report.stopped.ok()) how += "; the list stopped " + report.stopped.message();

@@ -27,6 +27,7 @@
 #include "vmi/linux/overrides.h"
 #include "vmi/linux/task_layout.h"
 #include "vmi/linux/tasks.h"
+#include "vmi/linux/vma_ranges.h"
 #include "vmi/linux/vma_layout.h"
 #include "vmi/linux/vmcoreinfo.h"
 #include "vmi/os.h"
@@ -69,6 +70,8 @@ class LinuxOs : public OperatingSystem, public std::enable_shared_from_this<Linu
   const std::optional<TaskLayout>& task_layout() const { return task_layout_; }
   const std::optional<VmaLayout>& vma_layout() const { return vma_layout_; }
   const std::optional<PathLayout>& path_layout() const { return path_layout_; }
+  // VMA ranges only (vma_ranges.h), when vma_layout() is absent: inferred 32-bit kernels.
+  const std::optional<VmaRangeLayout>& vma_ranges() const { return vma_ranges_; }
 
   // What tells a task from a later one with the same pid (or task_struct).
   static uint64_t Identity(const Task& task);
@@ -85,6 +88,9 @@ class LinuxOs : public OperatingSystem, public std::enable_shared_from_this<Linu
   const std::vector<ImageRun>& Image();
   Status UseOverrideSymbols();  // overrides.h: --symbols / --isf
   Status UseOverrideTypes();    // overrides.h: --isf / --offsets
+  // 32-bit kernels without BTF: the task list's offsets from memory (task_layout_infer.h).
+  Status InferTypes();
+  Status InferVmas();  // after InferTypes found the VMA tree
   // Appends the loaded modules' symbols to symbols_ (after the kernel's: /proc/kallsyms order).
   Status FindModuleSymbols();
   // The loaded modules now.
@@ -117,6 +123,8 @@ class LinuxOs : public OperatingSystem, public std::enable_shared_from_this<Linu
   std::optional<VmaLayout> vma_layout_;
   std::optional<PathLayout> path_layout_;
   std::optional<ModuleLayout> module_layout_;
+  std::optional<VmaRangeLayout> vma_ranges_;
+  // The symbol's, or the idle task found in the image (BTF kernels) or inferred (32-bit).
   std::optional<uint64_t> init_task_;
   std::optional<std::vector<ImageRun>> image_;
   std::vector<Fact> facts_;  // found at creation, including what failed

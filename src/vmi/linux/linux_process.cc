@@ -2,6 +2,7 @@
 
 #include "vmi/linux/maps_text.h"
 #include "vmi/linux/process_info.h"
+#include "vmi/linux/vma_ranges.h"
 #include "vmi/linux/vmas.h"
 
 namespace vmemfs::vmi::linux_os {
@@ -58,6 +59,14 @@ Result<std::string> LinuxProcess::ExePath() {
 Result<std::vector<MemoryArea>> LinuxProcess::MemoryAreas() {
   auto batch = Batch();
   VMEMFS_ASSIGN_OR_RETURN(Task task, Now());
+  if (task.mm && !os_->vma_layout() && os_->vma_ranges()) {
+    VMEMFS_ASSIGN_OR_RETURN(auto ranges,
+                            ListVmaRanges(os_->memory(), *os_->vma_ranges(), task.mm));
+    std::vector<MemoryArea> areas;
+    areas.reserve(ranges.size());
+    for (const VmaRange& r : ranges) areas.push_back({r.start, r.end, "", ""});
+    return areas;
+  }
   if (!task.mm || !os_->vma_layout()) return std::vector<MemoryArea>();
   VMEMFS_ASSIGN_OR_RETURN(auto vmas, ListVmas(os_->memory(), *os_->vma_layout(), task.mm));
   std::vector<MemoryArea> areas;
@@ -69,10 +78,14 @@ Result<std::vector<MemoryArea>> LinuxProcess::MemoryAreas() {
 Result<std::string> LinuxProcess::MapsText() {
   auto batch = Batch();
   VMEMFS_ASSIGN_OR_RETURN(Task task, Now());
+  if (task.mm && !os_->vma_layout() && os_->task_layout()->partial) {
+    // An empty maps would claim the process maps nothing.
+    return UnsupportedError("VMA flags and files are not known for this kernel");
+  }
   if (!task.mm || !os_->vma_layout()) return std::string();
   VMEMFS_ASSIGN_OR_RETURN(auto vmas, ListVmas(os_->memory(), *os_->vma_layout(), task.mm));
   VMEMFS_ASSIGN_OR_RETURN(MmInfo mm, ReadMmInfo(os_->memory(), *os_->task_layout(), task));
-  return linux_os::MapsText(vmas, mm);
+  return linux_os::MapsText(vmas, mm, os_->memory().pointer_size());
 }
 
 }  // namespace vmemfs::vmi::linux_os

@@ -10,9 +10,9 @@ WalkEnd WalkList(KernelMemory& mem, uint64_t head, size_t max,
   uint64_t saved = head;  // Brent: the node compared against, moved at powers of two
   size_t power = 1, steps = 0;
   for (size_t count = 0;; ++count) {
-    auto next = mem.U64(pos);
+    auto next = mem.Pointer(pos);
     if (!next) return {next.error().WithContext("unreadable next link"), false, pos};
-    auto back = mem.U64(*next + 8);
+    auto back = mem.Pointer(*next + mem.pointer_size());
     if (!back) return {back.error().WithContext("next points to unreadable memory"), false, pos};
     if (*back != pos) return {BadDataError("next->prev mismatch"), false, pos};
     if (*next == head) return {};

@@ -24,7 +24,7 @@ struct WalkEnd {
 
 // Calls visit(node) for each list_head of the circular list whose head is at `head` (the head
 // itself excluded), at most `max` times. visit returns a non-OK Status to stop the walk (that
-// status is returned). list_head layout: next at +0, prev at +8.
+// status is returned). list_head layout: next at +0, prev at +pointer size (8, or 4 on i386).
 WalkEnd WalkList(KernelMemory& mem, uint64_t head, size_t max,
                  const std::function<Status(uint64_t node)>& visit);
 

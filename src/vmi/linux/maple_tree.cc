@@ -41,8 +41,9 @@ Result<uint8_t> TypeValue(const KernelTypes& types, std::string_view name) {
   return static_cast<uint8_t>(v);
 }
 
-bool ArrayFits(uint32_t offset, uint32_t count, uint32_t node_size) {
-  return count <= kMaxMapleNodeSize / 8 && uint64_t{offset} + uint64_t{count} * 8 <= node_size;
+bool ArrayFits(uint32_t offset, uint32_t count, uint32_t node_size, uint32_t word = 8) {
+  return count <= kMaxMapleNodeSize / word &&
+         uint64_t{offset} + uint64_t{count} * word <= node_size;
 }
 
 class Walker {
@@ -57,8 +58,8 @@ class Walker {
   using Buffer = std::array<std::byte, kMaxMapleNodeSize>;
 
   uint64_t Word(const Buffer& node, uint32_t offset, uint32_t index) const {
-    uint64_t v;
-    std::memcpy(&v, node.data() + offset + size_t{index} * 8, 8);
+    uint64_t v = 0;  // little endian: a 4-byte word is the low half
+    std::memcpy(&v, node.data() + offset + size_t{index} * layout_.word_size, layout_.word_size);
     return v;
   }
   Status ReadNode(uint64_t addr, Buffer& node);
@@ -162,14 +163,36 @@ Status Walker::Ranged(const Buffer& node, uint8_t type, uint64_t min, uint64_t m
 }  // namespace
 
 Status ValidateMapleLayout(const MapleLayout& l) {
-  bool ok = l.node_size >= 16 && l.node_size <= kMaxMapleNodeSize && l.range64_slots >= 2 &&
-            l.arange64_slots >= 2 && ArrayFits(l.range64_pivot, l.range64_slots - 1, l.node_size) &&
-            ArrayFits(l.range64_slot, l.range64_slots, l.node_size) &&
-            ArrayFits(l.arange64_pivot, l.arange64_slots - 1, l.node_size) &&
-            ArrayFits(l.arange64_slot, l.arange64_slots, l.node_size) &&
-            ArrayFits(l.dense_slot, l.dense_slots, l.node_size) && l.range64_meta < l.node_size &&
+  const uint32_t w = l.word_size;
+  bool ok = (w == 4 || w == 8) && l.node_size >= 16 && l.node_size <= kMaxMapleNodeSize &&
+            l.range64_slots >= 2 && l.arange64_slots >= 2 &&
+            ArrayFits(l.range64_pivot, l.range64_slots - 1, l.node_size, w) &&
+            ArrayFits(l.range64_slot, l.range64_slots, l.node_size, w) &&
+            ArrayFits(l.arange64_pivot, l.arange64_slots - 1, l.node_size, w) &&
+            ArrayFits(l.arange64_slot, l.arange64_slots, l.node_size, w) &&
+            ArrayFits(l.dense_slot, l.dense_slots, l.node_size, w) && l.range64_meta < l.node_size &&
             l.arange64_meta < l.node_size;
   return ok ? Status() : BadDataError("maple tree layout does not fit in a node");
+}
+
+MapleLayout Maple32Layout() {
+  MapleLayout l;
+  l.node_size = 256;
+  l.word_size = 4;
+  // maple_range_64: parent, pivot[31], slot[32] (meta in the last slot's bytes).
+  l.range64_pivot = 4;
+  l.range64_slot = 4 + 31 * 4;
+  l.range64_meta = l.range64_slot + 31 * 4;
+  l.range64_slots = 32;
+  // maple_arange_64: parent, pivot[20], slot[21], gap[21], meta.
+  l.arange64_pivot = 4;
+  l.arange64_slot = 4 + 20 * 4;
+  l.arange64_meta = l.arange64_slot + 2 * 21 * 4;
+  l.arange64_slots = 21;
+  // maple_node: parent, slot[63].
+  l.dense_slot = 4;
+  l.dense_slots = 63;
+  return l;
 }
 
 Result<MapleLayout> ResolveMapleLayout(const KernelTypes& types) {
@@ -203,7 +226,8 @@ Result<std::vector<MapleEntry>> MapleTreeEntries(const MapleLayout& layout,
   if (root == 0) return std::vector<MapleEntry>{};
   if (!IsRootNode(root)) return std::vector<MapleEntry>{{0, 0, root}};
   Walker walker(layout, read, limits);
-  VMEMFS_TRY(walker.Node(root, 0, UINT64_MAX, 0));
+  const uint64_t top = layout.word_size == 8 ? UINT64_MAX : (uint64_t{1} << 32) - 1;  // ULONG_MAX
+  VMEMFS_TRY(walker.Node(root, 0, top, 0));
   return std::move(walker.entries());
 }
 

@@ -24,6 +24,9 @@ namespace vmemfs::vmi::linux_os {
 // defaults are x86_64 Linux 6.1's; ResolveMapleLayout reads them from the kernel's BTF.
 struct MapleLayout {
   uint32_t node_size = 256;
+  // Width of a pivot and a slot (unsigned long, void *): 8, or 4 on a 32-bit kernel. The
+  // tree's top index (ULONG_MAX) follows from it.
+  uint32_t word_size = 8;
   // enum maple_type values.
   uint8_t type_dense = 0;
   uint8_t type_leaf_64 = 1;
@@ -43,6 +46,12 @@ struct MapleLayout {
   uint32_t dense_slot = 8;
   uint32_t dense_slots = 31;
 };
+
+// The geometry of a 32-bit kernel's maple tree (include/linux/maple_tree.h, the "32bit sizes"
+// branch: MAPLE_NODE_SLOTS 63, MAPLE_RANGE64_SLOTS 32, MAPLE_ARANGE64_SLOTS 21; 4-byte parent,
+// pivots and slots in a 256-byte node), for kernels without BTF. Fixed by the source, not by
+// configuration; walking a real tree checks it (pivots in range, VMAs matching their ranges).
+MapleLayout Maple32Layout();
 
 // Reads the layout from BTF (struct maple_node, maple_range_64, maple_arange_64, enum
 // maple_type). kNotFound when the kernel has no maple tree; kBadData when the geometry does not

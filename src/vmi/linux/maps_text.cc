@@ -8,8 +8,8 @@ namespace {
 
 constexpr int kPageShift = 12;
 // show_vma_header_prefix(): seq_setwidth(m, 25 + sizeof(void *) * 6 - 1); seq_pad() then pads
-// to that width and adds one space, so names start at column 73.
-constexpr size_t kNameColumn = 25 + 8 * 6 - 1;
+// to that width and adds one space, so names start at column 73 (49 on a 32-bit kernel).
+size_t NameColumn(uint64_t pointer_size) { return 25 + pointer_size * 6 - 1; }
 
 // mangle_path(..., "\n"): the characters in the escape set become a backslash and 3 octal
 // digits.
@@ -38,7 +38,7 @@ std::string Name(const Vma& vma, const MmInfo& mm) {
 
 }  // namespace
 
-std::string MapsLine(const Vma& vma, const MmInfo& mm) {
+std::string MapsLine(const Vma& vma, const MmInfo& mm, uint64_t pointer_size) {
   // Only file mappings show their offset, device and inode.
   uint64_t pgoff = vma.file != 0 ? vma.pgoff << kPageShift : 0;
   char header[160];
@@ -51,7 +51,8 @@ std::string MapsLine(const Vma& vma, const MmInfo& mm) {
   std::string line(header, n > 0 ? static_cast<size_t>(n) : 0);
   std::string name = Name(vma, mm);
   if (!name.empty()) {
-    if (line.size() < kNameColumn) line.append(kNameColumn - line.size(), ' ');
+    const size_t column = NameColumn(pointer_size);
+    if (line.size() < column) line.append(column - line.size(), ' ');
     line += ' ';
     line += name;
   }
@@ -59,9 +60,9 @@ std::string MapsLine(const Vma& vma, const MmInfo& mm) {
   return line;
 }
 
-std::string MapsText(const std::vector<Vma>& vmas, const MmInfo& mm) {
+std::string MapsText(const std::vector<Vma>& vmas, const MmInfo& mm, uint64_t pointer_size) {
   std::string text;
-  for (const Vma& vma : vmas) text += MapsLine(vma, mm);
+  for (const Vma& vma : vmas) text += MapsLine(vma, mm, pointer_size);
   return text;
 }
 

@@ -15,8 +15,10 @@
 namespace vmemfs::vmi::linux_os {
 
 // One line, with its '\n'.
-std::string MapsLine(const Vma& vma, const MmInfo& mm);
-std::string MapsText(const std::vector<Vma>& vmas, const MmInfo& mm);
+// pointer_size: the kernel's (8, or 4 on i386): names start at column 25 + 6 * pointer_size.
+std::string MapsLine(const Vma& vma, const MmInfo& mm, uint64_t pointer_size = 8);
+std::string MapsText(const std::vector<Vma>& vmas, const MmInfo& mm,
+                     uint64_t pointer_size = 8);
 
 }  // namespace vmemfs::vmi::linux_os
 

@@ -98,7 +98,7 @@ void ReadUsers(KernelMemory& mem, const ModuleLayout& l, const ModuleLimits& lim
   WalkEnd end =
       WalkList(mem, m.address + l.source_list, limits.max_users, [&](uint64_t node) -> Status {
         uint64_t use = node - l.use_source_list;
-        VMEMFS_ASSIGN_OR_RETURN(uint64_t source, mem.U64(use + l.use_source));
+        VMEMFS_ASSIGN_OR_RETURN(uint64_t source, mem.Pointer(use + l.use_source));
         VMEMFS_ASSIGN_OR_RETURN(std::string name, ModuleName(mem, l, source));
         m.used_by.push_back(std::move(name));
         return Status();
@@ -122,11 +122,11 @@ Result<Module> ReadModule(KernelMemory& mem, const ModuleLayout& l, uint64_t add
   auto refcnt = mem.Unsigned(address + l.refcnt.offset, l.refcnt.size);
   Note(m, refcnt.status(), "refcnt");
   m.refcount = static_cast<int32_t>(refcnt.value_or(kModuleRefBase)) - kModuleRefBase;
-  auto init = mem.U64(address + l.init), exit = mem.U64(address + l.exit);
+  auto init = mem.Pointer(address + l.init), exit = mem.Pointer(address + l.exit);
   Note(m, init.status(), "init");
   Note(m, exit.status(), "exit");
   m.permanent = init.value_or(0) != 0 && exit.has_value() && *exit == 0;
-  auto base = mem.U64(address + l.base);
+  auto base = mem.Pointer(address + l.base);
   Note(m, base.status(), "base");
   m.base = base.value_or(0);
   auto taints = mem.Unsigned(address + l.taints.offset, l.taints.size);
@@ -140,7 +140,7 @@ Result<Module> ReadModule(KernelMemory& mem, const ModuleLayout& l, uint64_t add
 Result<std::vector<Module>> ListModules(KernelMemory& mem, const ModuleLayout& layout,
                                         uint64_t modules_head, const ModuleLimits& limits,
                                         ModuleWalkReport* report) {
-  VMEMFS_TRY(mem.U64(modules_head).status().WithContext("modules list head"));
+  VMEMFS_TRY(mem.Pointer(modules_head).status().WithContext("modules list head"));
   std::vector<Module> modules;
   WalkEnd end = WalkList(mem, modules_head, limits.max_modules, [&](uint64_t node) -> Status {
     uint64_t address = node - layout.list;
@@ -184,7 +184,7 @@ using Exports = std::set<std::pair<std::string, uint64_t>>;
 Exports ReadExports(KernelMemory& mem, const ModuleLayout& l, const ModuleLimits& limits,
                     uint64_t module) {
   Exports out;
-  auto syms = mem.U64(module + l.syms);
+  auto syms = mem.Pointer(module + l.syms);
   auto num = mem.Unsigned(module + l.num_syms.offset, l.num_syms.size);
   if (!syms || !num || *syms == 0 || *num == 0 || *num > limits.max_exports) return out;
   auto table = ReadArray(mem, *syms, *num, kKernelSymbolSize);
@@ -204,13 +204,13 @@ Exports ReadExports(KernelMemory& mem, const ModuleLayout& l, const ModuleLimits
 Result<std::vector<Symbol>> ModuleSymbols(KernelMemory& mem, const ModuleLayout& l,
                                           const Module& module, const ModuleLimits& limits) {
   if (module.state == static_cast<uint32_t>(ModuleState::kUnformed)) return std::vector<Symbol>();
-  VMEMFS_ASSIGN_OR_RETURN(uint64_t ks, mem.U64(module.address + l.kallsyms));
+  VMEMFS_ASSIGN_OR_RETURN(uint64_t ks, mem.Pointer(module.address + l.kallsyms));
   if (ks == 0) return std::vector<Symbol>();
-  VMEMFS_ASSIGN_OR_RETURN(uint64_t symtab, mem.U64(ks + l.kallsyms_symtab));
+  VMEMFS_ASSIGN_OR_RETURN(uint64_t symtab, mem.Pointer(ks + l.kallsyms_symtab));
   VMEMFS_ASSIGN_OR_RETURN(
       uint64_t count, mem.Unsigned(ks + l.kallsyms_num_symtab.offset, l.kallsyms_num_symtab.size));
-  VMEMFS_ASSIGN_OR_RETURN(uint64_t strtab, mem.U64(ks + l.kallsyms_strtab));
-  VMEMFS_ASSIGN_OR_RETURN(uint64_t typetab, mem.U64(ks + l.kallsyms_typetab));
+  VMEMFS_ASSIGN_OR_RETURN(uint64_t strtab, mem.Pointer(ks + l.kallsyms_strtab));
+  VMEMFS_ASSIGN_OR_RETURN(uint64_t typetab, mem.Pointer(ks + l.kallsyms_typetab));
   if (count > limits.max_symbols) {
     return BadDataError("module " + module.name + " claims " + std::to_string(count) + " symbols");
   }

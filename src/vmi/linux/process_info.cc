@@ -58,6 +58,7 @@ std::string EscapeName(std::string_view comm) {
 
 Result<MmInfo> ReadMmInfo(KernelMemory& mem, const TaskLayout& l, const Task& task) {
   if (task.mm == 0) return NotFoundError("pid " + std::to_string(task.pid) + " has no mm");
+  if (!l.mm_args) return UnsupportedError("mm_struct argument fields not known for this kernel");
   MmInfo info;
   const std::pair<uint64_t*, uint64_t> fields[] = {
       {&info.arg_start, l.mm_arg_start},     {&info.arg_end, l.mm_arg_end},
@@ -65,7 +66,9 @@ Result<MmInfo> ReadMmInfo(KernelMemory& mem, const TaskLayout& l, const Task& ta
       {&info.start_brk, l.mm_start_brk},     {&info.brk, l.mm_brk},
       {&info.start_stack, l.mm_start_stack}, {&info.exe_file, l.mm_exe_file}};
   for (auto [out, offset] : fields) {
-    VMEMFS_ASSIGN_OR_RETURN(*out, mem.U64(task.mm + offset));
+    // exe_file unknown in an inferred layout (offset 0 is not it): left 0.
+    if (l.partial && out == &info.exe_file && l.mm_exe_file == 0) continue;
+    VMEMFS_ASSIGN_OR_RETURN(*out, mem.Pointer(task.mm + offset));
   }
   return info;
 }
@@ -110,6 +113,7 @@ std::string StatusText(const Task& t) {
     return std::to_string(t.ids[real]) + "\t" + std::to_string(t.ids[eff]) + "\t" +
            std::to_string(t.ids[saved]) + "\t" + std::to_string(t.ids[fs]) + "\n";
   };
+  if (t.partial) return s;  // credentials and thread count unknown: left out, not 0
   s += "Uid:\t" + ids(kUid, kEuid, kSuid, kFsuid);
   s += "Gid:\t" + ids(kGid, kEgid, kSgid, kFsgid);
   s += "Threads:\t" + std::to_string(t.nr_threads) + "\n";

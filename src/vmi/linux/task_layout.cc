@@ -71,24 +71,26 @@ void ResolveMm(LayoutResolver& r, TaskLayout& l) {
 }  // namespace
 
 void ComputeTaskWindow(TaskLayout& l) {
+  const uint64_t p = l.pointer_size;
   const std::pair<uint64_t, uint64_t> fields[] = {
-      {l.tasks, 16},
+      {l.tasks, 2 * p},
       {l.pid.offset, l.pid.size},
       {l.tgid.offset, l.tgid.size},
       {l.comm, l.comm_size},
-      {l.mm, 8},
-      {l.active_mm, 8},
-      {l.real_parent, 8},
-      {l.group_leader, 8},
-      {l.signal, 8},
-      {l.real_cred, 8},
+      {l.mm, p},
+      {l.active_mm, p},
+      {l.real_parent, p},
+      {l.group_leader, p},
+      {l.signal, p},
+      {l.real_cred, p},
       {l.state.offset, l.state.size},
       {l.exit_state.offset, l.exit_state.size},
       {l.flags.offset, l.flags.size},
-      {l.has_thread_node ? l.thread_node : l.thread_group, 16},
-      {l.start_time.size ? l.start_time.offset : l.tasks, l.start_time.size ? 8 : 16}};
+      {l.has_thread_node ? l.thread_node : l.thread_group, 2 * p},
+      {l.start_time.size ? l.start_time.offset : l.tasks, l.start_time.size ? 8 : 2 * p}};
   uint64_t lo = UINT64_MAX, hi = 0;
   for (auto [offset, size] : fields) {
+    if (size == 0) continue;  // unknown in an inferred layout
     lo = std::min(lo, offset);
     hi = std::max(hi, offset + size);
   }

@@ -15,6 +15,14 @@ namespace vmemfs::vmi::linux_os {
 // An integer member: byte offset and width (1, 2, 4 or 8).
 
 struct TaskLayout {
+  // Width of every pointer member below (task_struct.mm, signal, ..., mm_struct.pgd): 8, or 4
+  // on a 32-bit kernel.
+  uint64_t pointer_size = 8;
+  // An inferred layout (task_layout_infer.h) knows only tasks, pid, tgid, comm, mm, mm_pgd,
+  // real_parent and, when found, flags, state and the mm_struct argument fields (mm_args):
+  // credentials, signal, threads beyond the leader and kernel thread names are left out.
+  bool partial = false;
+  bool mm_args = true;  // mm_arg_start .. mm_env_end, start_brk, brk, start_stack are known
   // task_struct
   uint64_t task_size = 0;
   uint64_t tasks = 0;  // list_head: the process list (group leaders), head init_task.tasks

@@ -48,7 +48,7 @@ void ReadCred(KernelMemory& mem, const TaskLayout& l, uint64_t cred, Task& task)
 
 void ReadMm(KernelMemory& mem, const TaskLayout& l, Task& task) {
   if (task.mm == 0) return;
-  auto pgd = mem.U64(task.mm + l.mm_pgd);
+  auto pgd = mem.Pointer(task.mm + l.mm_pgd);
   if (!pgd) return Note(task, pgd.error(), "mm->pgd");
   auto dtb = mem.Translate(*pgd);
   if (!dtb) return Note(task, dtb.error(), "mm->pgd translation");
@@ -135,9 +135,9 @@ void ReadKthreadName(KernelMemory& mem, const TaskLayout& l, uint64_t address, T
   if (l.worker_private == 0) return;
   // As /proc: names of up to 63 bytes (its buffer is 64).
   constexpr size_t kMaxName = 63;
-  auto kthread = mem.U64(address + l.worker_private);
+  auto kthread = mem.Pointer(address + l.worker_private);
   if (!kthread || *kthread == 0) return;
-  auto name_ptr = mem.U64(*kthread + l.kthread_full_name);
+  auto name_ptr = mem.Pointer(*kthread + l.kthread_full_name);
   if (!name_ptr || *name_ptr == 0) return;
   if (auto name = mem.String(*name_ptr, kMaxName); name && !name->empty()) task.name = *name;
 }
@@ -157,11 +157,12 @@ Result<Task> ReadTask(KernelMemory& mem, const TaskLayout& l, uint64_t address) 
   };
   Task task;
   task.address = address;
+  task.partial = l.partial;
   task.pid = static_cast<int32_t>(get(l.pid.offset, l.pid.size));
   task.tgid = static_cast<int32_t>(get(l.tgid.offset, l.tgid.size));
   task.raw_state = static_cast<uint32_t>(get(l.state.offset, l.state.size));
   task.exit_state = static_cast<uint32_t>(get(l.exit_state.offset, l.exit_state.size));
-  task.state = TaskStateLetter(task.raw_state, task.exit_state);
+  task.state = l.state.size ? TaskStateLetter(task.raw_state, task.exit_state) : '?';
   task.flags = static_cast<uint32_t>(get(l.flags.offset, l.flags.size));
   if (l.start_time.size != 0) task.start_time = get(l.start_time.offset, 8);
   task.kernel_thread = (task.flags & kPfKthread) != 0;
@@ -169,11 +170,16 @@ Result<Task> ReadTask(KernelMemory& mem, const TaskLayout& l, uint64_t address) 
   task.comm.assign(comm, strnlen(comm, l.comm_size > 0 ? l.comm_size - 1 : 0));
   task.name = task.comm;
   // Workqueue threads are named by comm (plus a worker description /proc adds, not read here).
-  if (task.kernel_thread && !(task.flags & kPfWqWorker)) ReadKthreadName(mem, l, address, task);
-  task.mm = get(l.mm, 8);
-  task.signal = get(l.signal, 8);
-  ReadLinked(mem, l, get(l.real_parent, 8), task);
-  if (uint64_t cred = get(l.real_cred, 8); cred != 0) ReadCred(mem, l, cred, task);
+  if (task.kernel_thread && !(task.flags & kPfWqWorker) && !l.partial) {
+    ReadKthreadName(mem, l, address, task);
+  }
+  const uint64_t p = l.pointer_size;
+  task.mm = get(l.mm, p);
+  if (!l.partial) task.signal = get(l.signal, p);
+  ReadLinked(mem, l, get(l.real_parent, p), task);
+  if (!l.partial) {
+    if (uint64_t cred = get(l.real_cred, p); cred != 0) ReadCred(mem, l, cred, task);
+  }
   ReadMm(mem, l, task);
   return task;
 }
@@ -182,14 +188,18 @@ Result<std::vector<Task>> ListTasks(KernelMemory& mem, const TaskLayout& layout,
                                     uint64_t init_task_va, const TaskLimits& limits,
                                     WalkReport* report) {
   uint64_t head = init_task_va + layout.tasks;
-  VMEMFS_TRY(mem.U64(head).status().WithContext("init_task.tasks"));
+  VMEMFS_TRY(mem.Pointer(head).status().WithContext("init_task.tasks"));
   std::vector<Task> tasks;
   size_t threads_left = limits.max_threads;
   WalkEnd end = WalkList(mem, head, limits.max_tasks, [&](uint64_t node) -> Status {
     uint64_t address = node - layout.tasks;
     auto task = ReadTask(mem, layout, address);
     if (!task) return task.error().WithContext("unreadable task_struct");
-    ListThreads(mem, layout, std::min(limits.max_threads_per_process, threads_left), *task);
+    if (layout.partial) {
+      task->threads.push_back({task->address, task->pid});  // no thread list known
+    } else {
+      ListThreads(mem, layout, std::min(limits.max_threads_per_process, threads_left), *task);
+    }
     threads_left -= std::min(threads_left, task->threads.size());
     if (report != nullptr && !task->error.ok()) {
       report->errors.push_back(task->error.WithContext("pid " + std::to_string(task->pid)));

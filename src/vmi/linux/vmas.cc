@@ -18,9 +18,10 @@ bool FieldFits(uint64_t offset, uint64_t size, size_t buffer) {
   return offset <= buffer && size <= buffer - offset;
 }
 
-uint64_t Field(const std::vector<std::byte>& buf, uint64_t offset) {
-  uint64_t v;
-  std::memcpy(&v, buf.data() + offset, 8);
+// An unsigned long or pointer member: `width` bytes (the kernel's pointer size).
+uint64_t Field(const std::vector<std::byte>& buf, uint64_t width, uint64_t offset) {
+  uint64_t v = 0;
+  std::memcpy(&v, buf.data() + offset, width);
   return v;
 }
 
@@ -57,7 +58,9 @@ Status VmaReader::CheckLayout() const {
   if (l_.vma_size > kMaxVmaSize) return BadDataError("vm_area_struct too large");
   for (uint64_t off : {l_.vm_start, l_.vm_end, l_.vm_flags, l_.vm_pgoff, l_.vm_file, l_.vm_ops,
                        l_.vm_private_data, l_.vm_next, l_.vm_anon_name.value_or(0)}) {
-    if (!FieldFits(off, 8, l_.vma_size)) return BadDataError("VMA layout outside the struct");
+    if (!FieldFits(off, mem_.pointer_size(), l_.vma_size)) {
+      return BadDataError("VMA layout outside the struct");
+    }
   }
   return Status();
 }
@@ -67,12 +70,12 @@ Status VmaReader::Add(uint64_t va, std::vector<Vma>& out) {
   std::vector<std::byte> buf(l_.vma_size);
   VMEMFS_TRY(mem_.Read(va, buf));
   Vma vma;
-  vma.start = Field(buf, l_.vm_start);
-  vma.end = Field(buf, l_.vm_end);
-  vma.flags = Field(buf, l_.vm_flags);
-  vma.pgoff = Field(buf, l_.vm_pgoff);
-  vma.file = Field(buf, l_.vm_file);
-  next_ = l_.index == VmaIndex::kLinkedList ? Field(buf, l_.vm_next) : 0;
+  vma.start = Field(buf, mem_.pointer_size(), l_.vm_start);
+  vma.end = Field(buf, mem_.pointer_size(), l_.vm_end);
+  vma.flags = Field(buf, mem_.pointer_size(), l_.vm_flags);
+  vma.pgoff = Field(buf, mem_.pointer_size(), l_.vm_pgoff);
+  vma.file = Field(buf, mem_.pointer_size(), l_.vm_file);
+  next_ = l_.index == VmaIndex::kLinkedList ? Field(buf, mem_.pointer_size(), l_.vm_next) : 0;
   if (vma.start >= vma.end) return BadDataError("VMA with start >= end");
   if (!out.empty() && vma.start < out.back().end) return BadDataError("VMAs out of order");
   if (vma.file != 0) {
@@ -101,9 +104,9 @@ FileInfo VmaReader::ReadFile(uint64_t file) {
     info.status = s.WithContext("vm_file");
     return std::move(info);
   };
-  auto inode = mem_.U64(file + l_.file_inode);
+  auto inode = mem_.Pointer(file + l_.file_inode);
   if (!inode) return fail(inode.error());
-  auto sb = mem_.U64(*inode + l_.inode_sb);
+  auto sb = mem_.Pointer(*inode + l_.inode_sb);
   if (!sb) return fail(sb.error());
   auto dev = mem_.U32(*sb + l_.sb_dev);
   if (!dev) return fail(dev.error());
@@ -120,22 +123,22 @@ FileInfo VmaReader::ReadFile(uint64_t file) {
 
 // Names for anonymous VMAs. Unreadable names are left unset: the line still prints.
 void VmaReader::Names(const std::vector<std::byte>& buf, Vma& vma) {
-  uint64_t ops = Field(buf, l_.vm_ops);
+  uint64_t ops = Field(buf, mem_.pointer_size(), l_.vm_ops);
   if (ops != 0) {
-    auto fn = mem_.U64(ops + l_.vm_ops_name);
+    auto fn = mem_.Pointer(ops + l_.vm_ops_name);
     bool special =
         fn && *fn != 0 && (l_.special_mapping_name_fn == 0 || *fn == l_.special_mapping_name_fn);
     if (special) {
       // special_mapping_name(): ((struct vm_special_mapping *)vm_private_data)->name
-      uint64_t sm = Field(buf, l_.vm_private_data);
-      auto name_ptr = mem_.U64(sm + l_.special_mapping_name);
+      uint64_t sm = Field(buf, mem_.pointer_size(), l_.vm_private_data);
+      auto name_ptr = mem_.Pointer(sm + l_.special_mapping_name);
       if (name_ptr && *name_ptr != 0) {
         if (auto name = mem_.String(*name_ptr, kMaxNameLen)) vma.special_name = std::move(*name);
       }
     }
   }
   if (l_.vm_anon_name) {
-    uint64_t anon = Field(buf, *l_.vm_anon_name);
+    uint64_t anon = Field(buf, mem_.pointer_size(), *l_.vm_anon_name);
     if (anon != 0) {
       if (auto name = mem_.String(anon + l_.anon_vma_name_name, kMaxNameLen)) {
         vma.anon_name = std::move(*name);
@@ -146,7 +149,7 @@ void VmaReader::Names(const std::vector<std::byte>& buf, Vma& vma) {
 
 Result<std::vector<Vma>> FromMapleTree(KernelMemory& mem, const VmaLayout& l, uint64_t mm_va,
                                        VmaReader& reader) {
-  VMEMFS_ASSIGN_OR_RETURN(uint64_t root, mem.U64(mm_va + l.mm_mt_root));
+  VMEMFS_ASSIGN_OR_RETURN(uint64_t root, mem.Pointer(mm_va + l.mm_mt_root));
   MemoryReader read = [&mem](uint64_t va, std::span<std::byte> out) { return mem.Read(va, out); };
   MapleWalkLimits limits{.max_entries = kMaxVmas};
   VMEMFS_ASSIGN_OR_RETURN(std::vector<MapleEntry> entries,
@@ -166,7 +169,7 @@ Result<std::vector<Vma>> FromMapleTree(KernelMemory& mem, const VmaLayout& l, ui
 
 Result<std::vector<Vma>> FromList(KernelMemory& mem, const VmaLayout& l, uint64_t mm_va,
                                   VmaReader& reader) {
-  VMEMFS_ASSIGN_OR_RETURN(uint64_t va, mem.U64(mm_va + l.mm_mmap));
+  VMEMFS_ASSIGN_OR_RETURN(uint64_t va, mem.Pointer(mm_va + l.mm_mmap));
   std::vector<Vma> vmas;
   // Bounded by kMaxVmas inside Add; a cycle breaks the strict address order there.
   while (va != 0) {

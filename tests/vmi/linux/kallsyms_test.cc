@@ -193,6 +193,32 @@ TEST(KallsymsTest, StextPicksTheRuleWhenOffsetsAreAmbiguous) {
   EXPECT_EQ(DecodeKallsyms(k.Reader(), at).error().code(), ErrorCode::kBadData);
 }
 
+// i386: kallsyms_relative_base is a 4-byte unsigned long, and whatever follows it in memory is
+// not part of it; addresses print as 8 hex digits there.
+TEST(KallsymsTest, DecodesA32BitKernelsTables) {
+  FakeKernel k;
+  const uint64_t base = 0xc9000000;
+  std::vector<FakeSymbol> syms = {{base, 'T', "_stext"}, {base + 0x10, 't', "sys_do_thing"}};
+  KallsymsAddresses at = Build(k, syms, base, {.absolute_percpu = false});
+  const uint32_t base_and_garbage[2] = {static_cast<uint32_t>(base), 0xdeadbeef};
+  at.relative_base = k.Put(base_and_garbage, 8);
+  at.pointer_size = 4;
+  auto table = DecodeKallsyms(k.Reader(), at);
+  ASSERT_TRUE(table.has_value()) << table.error().ToString();
+  EXPECT_EQ((*table)[1].address, base + 0x10);
+  table->set_address_digits(8);
+  EXPECT_EQ(table->KallsymsText(), "c9000000 T _stext\nc9000010 t sys_do_thing\n");
+  // kallsyms_addresses[] of unsigned long.
+  const uint32_t addresses[2] = {static_cast<uint32_t>(base), static_cast<uint32_t>(base + 0x10)};
+  at.offsets.reset();
+  at.relative_base.reset();
+  at.addresses = k.Put(addresses, sizeof addresses);
+  table = DecodeKallsyms(k.Reader(), at);
+  ASSERT_TRUE(table.has_value()) << table.error().ToString();
+  EXPECT_EQ((*table)[0].address, base);
+  EXPECT_EQ((*table)[1].address, base + 0x10);
+}
+
 TEST(KallsymsTest, DecodesBigSymbols) {
   FakeKernel k;
   std::string long_name(300, 'q');
