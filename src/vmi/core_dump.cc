@@ -7,6 +7,8 @@
 #include <cstring>
 #include <string_view>
 
+#include <fmt/format.h>
+
 #include "vmi/guest.h"
 
 namespace vmemfs::vmi {
@@ -81,17 +83,62 @@ Elf64_Ehdr ElfHeader(size_t phnum) {
   return e;
 }
 
+// Whether [a, a + a_length) and [b, b + b_length) share an address (REQUIRES neither wraps).
+bool Overlap(uint64_t a, uint64_t a_length, uint64_t b, uint64_t b_length) {
+  return a < b + b_length && b < a + a_length;
+}
+
 }  // namespace
 
 Result<CoreDump> CoreDump::Layout(std::span<const drivers::PhysRange> ram, size_t cpu_notes,
                                   const CoreDumpHints& hints) {
-  if (ram.size() + 1 > kMaxLoads) return InvalidArgumentError("too many RAM ranges for a core");
+  if (ram.size() + 2 > kMaxLoads) return InvalidArgumentError("too many RAM ranges for a core");
   if (cpu_notes > kMaxCpuNotes) return InvalidArgumentError("too many vCPUs for a core");
   if (hints.note_text.size() > (1u << 20)) return InvalidArgumentError("OS note too large");
   CoreDump core;
   core.hints_ = hints;
   core.cpu_notes_ = cpu_notes;
-  const size_t phnum = 1 + (hints.kernel_image ? 1 : 0) + ram.size();
+  core.how_ = hints.how;
+  const uint64_t direct = hints.direct_map_base.value_or(0);
+  auto ram_va = [&](const drivers::PhysRange& r) {
+    return hints.direct_map_base ? direct + r.start : 0;
+  };
+  const auto& image = hints.kernel_image;
+  // The image must not wrap; a hint that makes it wrap is dropped whole, not half-served.
+  const bool image_ok = image && image->length > 0 && image->va + image->length > image->va;
+  if (image && !image_ok) core.how_ += "; kernel image left out (it wraps the address space)";
+
+  // The image again at its link-time address, for gdb, which reads the kernel's symbols where
+  // vmlinux puts them. It shares the image's bytes and p_paddr, so readers of physical
+  // addresses (crash, drgn) see the same memory twice and nothing new. Only where no other
+  // PT_LOAD is: two loads at one virtual address would make a tool's reads ambiguous.
+  bool alias = false;
+  if (image_ok && image->link_va && *image->link_va != image->va) {
+    const uint64_t at = *image->link_va;
+    std::string clash;
+    if (at + image->length <= at) {
+      clash = "it wraps the address space";
+    } else if (Overlap(at, image->length, image->va, image->length)) {
+      clash = "it overlaps the image itself (a slide smaller than the image)";
+    } else {
+      for (const drivers::PhysRange& r : ram) {
+        uint64_t va = ram_va(r);
+        // A load that wraps (a hostile direct map) is taken to cover everything.
+        if (r.size() > 0 && (va + r.size() <= va || Overlap(at, image->length, va, r.size()))) {
+          clash = fmt::format("it overlaps RAM's PT_LOAD at {:#x}", va);
+          break;
+        }
+      }
+    }
+    alias = clash.empty();
+    core.how_ += alias ? fmt::format("; the image again at its link-time address {:#x} for gdb",
+                                     at)
+                       : fmt::format("; no copy of the image at its link-time address {:#x} "
+                                     "for gdb: {}",
+                                     at, clash);
+  }
+
+  const size_t phnum = 1 + (image_ok ? 1 : 0) + (alias ? 1 : 0) + ram.size();
   core.notes_offset_ = sizeof(Elf64_Ehdr) + phnum * sizeof(Elf64_Phdr);
   core.notes_size_ = cpu_notes * NoteSize(kCoreNoteName, kPrstatusSize) +
                      NoteSize(hints.note_name, hints.note_text.size());
@@ -100,10 +147,9 @@ Result<CoreDump> CoreDump::Layout(std::span<const drivers::PhysRange> ram, size_
   core.extents_.push_back({0, {CorePiece::Kind::kHeader, core.header_size_, 0}});
 
   uint64_t offset = core.header_size_;
-  const uint64_t direct = hints.direct_map_base.value_or(0);
   std::vector<CoreLoad> ram_loads;
   for (const drivers::PhysRange& r : ram) {
-    ram_loads.push_back({offset, hints.direct_map_base ? direct + r.start : 0, r.start, r.size()});
+    ram_loads.push_back({offset, ram_va(r), r.start, r.size()});
     core.extents_.push_back({offset, {CorePiece::Kind::kPhysical, r.size(), r.start}});
     offset += r.size();
     if (uint64_t padded = PageUp(offset); padded != offset) {
@@ -111,7 +157,7 @@ Result<CoreDump> CoreDump::Layout(std::span<const drivers::PhysRange> ram, size_
       offset = padded;
     }
   }
-  if (const auto& image = hints.kernel_image) {
+  if (image_ok) {
     // Into the data of the RAM range that holds the whole image; else its own copy at the end.
     std::optional<uint64_t> at;
     for (const CoreLoad& l : ram_loads) {
@@ -129,6 +175,14 @@ Result<CoreDump> CoreDump::Layout(std::span<const drivers::PhysRange> ram, size_
     core.loads_.push_back({*at, image->va, image->pa, image->length});
   }
   core.loads_.insert(core.loads_.end(), ram_loads.begin(), ram_loads.end());
+  if (alias) {
+    // Last, after the real image: this one's p_vaddr - p_paddr is off by the slide, and a crash
+    // that derives phys_base from a kernel-text load (VMCOREINFO without NUMBER(phys_base))
+    // must meet the real one first. crash 8.0.2 with the note's phys_base was right either way.
+    CoreLoad copy = core.loads_.front();
+    copy.va = *image->link_va;
+    core.loads_.push_back(copy);
+  }
   core.size_ = std::max(offset, core.extents_.back().offset + core.extents_.back().piece.length);
   return core;
 }

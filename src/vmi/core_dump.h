@@ -13,6 +13,9 @@
 //   addresses (gdb) read the image through it, and crash derives phys_base from it. Its bytes
 //   are those of the RAM range that holds them: its p_offset points into that range's data
 //   (two program headers may share file bytes), so the file is no larger than RAM.
+// * When the OS's symbols are linked elsewhere (KASLR), one more PT_LOAD, last: the same bytes
+//   and p_paddr at the link-time address, so `gdb vmlinux vmcore` (which does not relocate by
+//   VMCOREINFO) reads the dump; left out where it would overlap another PT_LOAD (how() says).
 //
 // The layout is fixed by the RAM ranges, the vCPU count and the OS's hints (os.h), which do not
 // change while one kernel runs; only the registers in the notes do, so a reader builds the
@@ -30,6 +33,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "base/status.h"
@@ -82,6 +86,8 @@ class CoreDump {
   uint64_t header_size() const { return header_size_; }
   size_t cpu_notes() const { return cpu_notes_; }
   const std::vector<CoreLoad>& loads() const { return loads_; }
+  // The hints' `how` and what the layout made of them (the image's link-time copy or why not).
+  const std::string& how() const { return how_; }
 
   // The header_size() bytes of the header. registers[i] fills the i-th NT_PRSTATUS; a vCPU
   // whose registers are missing (or not given) gets zeros, so the size never changes.
@@ -106,6 +112,7 @@ class CoreDump {
   std::vector<Extent> extents_;  // in file order, covering [0, size_)
   std::vector<CoreLoad> loads_;  // program header order after the PT_NOTE
   CoreDumpHints hints_;
+  std::string how_;
   size_t cpu_notes_ = 0;
   uint64_t notes_offset_ = 0;
   uint64_t notes_size_ = 0;

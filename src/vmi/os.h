@@ -80,6 +80,9 @@ struct CoreDumpHints {
     uint64_t va;
     uint64_t pa;
     uint64_t length;
+    // Where the image's symbols are linked, when that is not `va` (a randomized kernel): a
+    // debugger that does not relocate them (gdb reads no VMCOREINFO) looks for the image there.
+    std::optional<uint64_t> link_va;
   };
   std::optional<Image> kernel_image;
   std::string how;  // how they were found, for `info`

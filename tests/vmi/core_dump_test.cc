@@ -22,7 +22,7 @@ CoreDumpHints Hints() {
   h.note_name = "VMCOREINFO";
   h.note_text = "OSRELEASE=6.1.0\nPAGESIZE=4096\n";
   h.direct_map_base = kDirect;
-  h.kernel_image = CoreDumpHints::Image{0xffffffff81000000ull, 0x1000000, 0x200000};
+  h.kernel_image = CoreDumpHints::Image{0xffffffff81000000ull, 0x1000000, 0x200000, std::nullopt};
   return h;
 }
 
@@ -173,6 +173,65 @@ TEST(CoreDumpTest, WithoutHintsOfAnImageOrDirectMap) {
   ASSERT_EQ(core->loads().size(), kRam.size());
   EXPECT_EQ(core->loads()[1].va, 0u);
   EXPECT_EQ(core->loads()[1].pa, 0x100000u);
+}
+
+// KASLR: the image once more at its link-time address for gdb, after every other load (crash
+// takes phys_base from the first kernel-text load), with the image's bytes and p_paddr.
+TEST(CoreDumpTest, ASlidImageIsAlsoAtItsLinkTimeAddressWhenThatIsFree) {
+  CoreDumpHints hints = Hints();
+  hints.kernel_image->va = 0xffffffff9a000000ull;
+  hints.kernel_image->link_va = 0xffffffff81000000ull;
+  auto core = CoreDump::Layout(kRam, 1, hints);
+  ASSERT_TRUE(core.has_value());
+  ASSERT_EQ(core->loads().size(), 1 + kRam.size() + 1);
+  const CoreLoad& image = core->loads().front();
+  const CoreLoad& alias = core->loads().back();
+  EXPECT_EQ(image.va, 0xffffffff9a000000ull);
+  EXPECT_EQ(alias, (CoreLoad{image.offset, 0xffffffff81000000ull, image.pa, image.length}));
+  EXPECT_NE(core->how().find("link-time address 0xffffffff81000000 for gdb"), std::string::npos)
+      << core->how();
+  // The header says so, and the file is no larger: the alias has no bytes of its own.
+  auto header = core->Header({});
+  EXPECT_EQ(At<Elf64_Ehdr>(header, 0).e_phnum, 1 + core->loads().size());
+  auto last =
+      At<Elf64_Phdr>(header, sizeof(Elf64_Ehdr) + core->loads().size() * sizeof(Elf64_Phdr));
+  EXPECT_EQ(last.p_type, static_cast<uint32_t>(PT_LOAD));
+  EXPECT_EQ(last.p_vaddr, 0xffffffff81000000ull);
+  EXPECT_EQ(last.p_paddr, image.pa);
+  EXPECT_EQ(last.p_offset, image.offset);
+  hints.kernel_image->link_va.reset();
+  EXPECT_EQ(CoreDump::Layout(kRam, 1, hints)->size(), core->size());
+}
+
+TEST(CoreDumpTest, NoLinkTimeCopyWhereItWouldOverlapALoad) {
+  CoreDumpHints hints = Hints();
+  // No slide: nothing to add.
+  hints.kernel_image->link_va = hints.kernel_image->va;
+  auto core = CoreDump::Layout(kRam, 0, hints);
+  ASSERT_TRUE(core.has_value());
+  EXPECT_EQ(core->loads().size(), 1 + kRam.size());
+  EXPECT_EQ(core->how().find("link-time"), std::string::npos) << core->how();
+  // A slide smaller than the image: the two would overlap.
+  hints.kernel_image->link_va = hints.kernel_image->va - 0x100000;
+  core = CoreDump::Layout(kRam, 0, hints);
+  ASSERT_TRUE(core.has_value());
+  EXPECT_EQ(core->loads().size(), 1 + kRam.size());
+  EXPECT_NE(core->how().find("no copy of the image at its link-time address"), std::string::npos)
+      << core->how();
+  EXPECT_NE(core->how().find("overlaps the image itself"), std::string::npos) << core->how();
+  // Onto RAM's direct-map load (a hostile direct map base): left out too.
+  hints.kernel_image->link_va = kDirect + 0x200000;
+  core = CoreDump::Layout(kRam, 0, hints);
+  ASSERT_TRUE(core.has_value());
+  EXPECT_EQ(core->loads().size(), 1 + kRam.size());
+  EXPECT_NE(core->how().find("overlaps RAM's PT_LOAD at 0xffff888000100000"), std::string::npos)
+      << core->how();
+  // Wrapping the top of the address space.
+  hints.kernel_image->link_va = ~uint64_t{0} - 0x1000;
+  core = CoreDump::Layout(kRam, 0, hints);
+  ASSERT_TRUE(core.has_value());
+  EXPECT_EQ(core->loads().size(), 1 + kRam.size());
+  EXPECT_NE(core->how().find("wraps"), std::string::npos) << core->how();
 }
 
 TEST(CoreDumpTest, BoundsAreErrorsNotHugeHeaders) {

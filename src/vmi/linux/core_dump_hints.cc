@@ -55,7 +55,14 @@ Result<CoreDumpHints::Image> KernelImage(KernelMemory& memory, const KernelLayou
                                     Hex(text->address), Hex(*pa), layout.phys_base));
   }
   uint64_t length = ((end->address - text->address) + kPage - 1) & ~(kPage - 1);
-  return CoreDumpHints::Image{text->address, *pa, length};
+  CoreDumpHints::Image image{text->address, *pa, length, std::nullopt};
+  // vmlinux links _text at its address less the slide; a slide that would put it below
+  // __START_KERNEL_map is not one the kernel makes (hostile note): no link-time copy then.
+  if (layout.kaslr_offset != 0 && layout.kaslr_offset <= text->address - kStartKernelMap &&
+      layout.kaslr_offset % kPage == 0) {
+    image.link_va = text->address - layout.kaslr_offset;
+  }
+  return image;
 }
 
 }  // namespace

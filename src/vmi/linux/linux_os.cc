@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "base/hex.h"
+#include "vmi/core_dump.h"
 #include "vmi/linux/btf_scan.h"
 #include "vmi/linux/init_task_scan.h"
 #include "vmi/linux/core_dump_hints.h"
@@ -428,7 +429,14 @@ std::vector<Fact> LinuxOs::Describe() {
     if (isf_fact_) facts.push_back(*isf_fact_);
   }
   auto core = CoreDump();
-  facts.push_back({"vmcore", core ? "yes" : ErrorText(core.error()), core ? core->how : ""});
+  std::string how = core ? core->how : "";
+  // What the layout makes of the hints (the image's link-time copy for gdb, or why not)
+  // depends on the RAM ranges too; a layout error is the file's own (`vmcore` is absent).
+  if (core) {
+    auto laid = vmi::CoreDump::Layout(guest_.ranges(), 0, *core);
+    how = laid ? laid->how() : how + "; " + ErrorText(laid.error());
+  }
+  facts.push_back({"vmcore", core ? "yes" : ErrorText(core.error()), how});
   return facts;
 }
 

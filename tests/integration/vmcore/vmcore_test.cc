@@ -236,9 +236,27 @@ TEST_P(VmcoreTest, IsAnElfCoreOfTheGuestsRamAndKernel) {
   ASSERT_TRUE(banner >= image.p_vaddr && banner < image.p_vaddr + image.p_filesz);
   EXPECT_EQ(PreadAt(vmcore(), image.p_offset + (banner - image.p_vaddr), text.size()), text);
 
+  // With KASLR, last, the image again at its link-time address (for gdb): the same bytes and
+  // p_paddr, after the real one (crash takes phys_base from the first kernel-text load).
+  uint64_t kaslr = std::stoull(InfoValue(info, "kaslr-offset"), nullptr, 16);
+  ASSERT_NE(kaslr, 0u) << "the test guests boot with KASLR";
+  ASSERT_GT(kaslr, image.p_filesz) << "a slide this small leaves no room for the copy";
+  const Elf64_Phdr& alias = core.loads.back();
+  EXPECT_EQ(alias.p_vaddr, image.p_vaddr - kaslr);
+  EXPECT_EQ(alias.p_paddr, image.p_paddr);
+  EXPECT_EQ(alias.p_offset, image.p_offset);
+  EXPECT_EQ(alias.p_filesz, image.p_filesz);
+  EXPECT_EQ(alias.p_memsz, image.p_memsz);
+  char alias_at[32];
+  snprintf(alias_at, sizeof alias_at, "%#llx", (unsigned long long)alias.p_vaddr);
+  EXPECT_NE(info.find(std::string("link-time address ") + alias_at + " for gdb"),
+            std::string::npos)
+      << info;
+  const size_t ram_end = core.loads.size() - 1;  // the RAM loads: [1, ram_end)
+
   // RAM: exactly pmem's ranges, at their direct-map addresses, with pmem's bytes.
   std::vector<std::string> ranges;
-  for (size_t i = 1; i < core.loads.size(); ++i) {
+  for (size_t i = 1; i < ram_end; ++i) {
     const Elf64_Phdr& p = core.loads[i];
     char r[64];
     snprintf(r, sizeof r, "0x%llx-0x%llx", (unsigned long long)p.p_paddr,
@@ -254,7 +272,7 @@ TEST_P(VmcoreTest, IsAnElfCoreOfTheGuestsRamAndKernel) {
   uint64_t banner_pa = image.p_paddr + (banner - image.p_vaddr);
   uint64_t bits = GetParam().guest == "l5" ? 57 : 48;
   bool found = false;
-  for (size_t i = 1; i < core.loads.size(); ++i) {
+  for (size_t i = 1; i < ram_end; ++i) {
     const Elf64_Phdr& p = core.loads[i];
     if (banner_pa < p.p_paddr || banner_pa >= p.p_paddr + p.p_filesz) continue;
     found = true;
@@ -268,7 +286,7 @@ TEST_P(VmcoreTest, IsAnElfCoreOfTheGuestsRamAndKernel) {
   if (live()) return;
   // A snapshot's RAM, every byte, is pmem's; nothing is a hole (the MMIO gaps are not in the
   // file), and the file ends with the last range.
-  for (size_t i = 1; i < core.loads.size(); ++i) {
+  for (size_t i = 1; i < ram_end; ++i) {
     const Elf64_Phdr& p = core.loads[i];
     for (uint64_t o = 0; o < p.p_filesz; o += 8 << 20) {
       size_t n = std::min<uint64_t>(8 << 20, p.p_filesz - o);
@@ -282,7 +300,8 @@ TEST_P(VmcoreTest, IsAnElfCoreOfTheGuestsRamAndKernel) {
   struct stat st;
   fstat(fd, &st);
   EXPECT_EQ(lseek(fd, 0, SEEK_HOLE), st.st_size);
-  EXPECT_EQ(uint64_t(st.st_size), core.loads.back().p_offset + core.loads.back().p_filesz);
+  const Elf64_Phdr& last_ram = core.loads[ram_end - 1];
+  EXPECT_EQ(uint64_t(st.st_size), last_ram.p_offset + last_ram.p_filesz);
   close(fd);
 }
 
@@ -333,26 +352,26 @@ TEST_P(VmcoreTest, DrgnListsTheGuestsTasks) {
   ExpectTheGuestsTasks(seen, "drgn");
 }
 
-// gdb, as users run it: `gdb vmlinux vmcore`. With KASLR the symbols must be moved by the slide
-// (gdb does not read VMCOREINFO): without it gdb finds nothing of the dump at the link-time
-// addresses and quietly shows vmlinux's own bytes instead (the right banner, nr_threads 0).
-// nr_threads is in .bss: only the dump can have its value.
+// gdb, as users run it: `gdb vmlinux vmcore`, no options. gdb does not read VMCOREINFO, so it
+// looks for the kernel at vmlinux's link-time addresses: the vmcore's copy of the image there
+// is what it reads (without it gdb quietly shows vmlinux's own bytes: the right banner, but
+// nr_threads 0). nr_threads is in .bss: only the dump can have its value.
 TEST_P(VmcoreTest, GdbPrintsLinuxBannerFromTheDump) {
-  std::string kaslr = InfoValue(ReadFile(vm("info")), "kaslr-offset");
-  Output out = RunTool("gdb -batch -nx -ex " + Quote("symbol-file -o " + kaslr + " " + Vmlinux()) +
-                   " -ex 'set print elements 0' -ex 'x/s linux_banner' -ex 'p nr_threads' -c " +
-                   Quote(vmcore()));
+  uint64_t kaslr = std::stoull(InfoValue(ReadFile(vm("info")), "kaslr-offset"), nullptr, 16);
+  Output out = RunTool("gdb -batch -nx " + Quote(Vmlinux()) + " " + Quote(vmcore()) +
+                       " -ex 'set print elements 0' -ex 'p nr_threads' -ex 'x/s linux_banner'");
   ASSERT_EQ(out.status, 0) << out.text;
-  std::string banner = TrimNewline(truth("banner.txt"));
-  EXPECT_NE(out.text.find("<linux_banner>:\t\"" + banner + "\\n\""), std::string::npos)
-      << out.text;
-  char at[32];
-  snprintf(at, sizeof at, "0x%llx <linux_banner>",
-           (unsigned long long)TruthSymbol(GetParam().guest, "linux_banner"));
-  EXPECT_NE(out.text.find(at), std::string::npos) << "not at the guest's address:\n" << out.text;
   std::smatch m;
   ASSERT_TRUE(std::regex_search(out.text, m, std::regex("\\$1 = (\\d+)"))) << out.text;
   ExpectTheThreadCount(std::stoi(m[1]), "gdb");
+  std::string banner = TrimNewline(truth("banner.txt"));
+  EXPECT_NE(out.text.find("<linux_banner>:\t\"" + banner + "\\n\""), std::string::npos)
+      << out.text;
+  // At the guest's own address less its slide, where vmlinux has it.
+  char at[32];
+  snprintf(at, sizeof at, "0x%llx <linux_banner>",
+           (unsigned long long)(TruthSymbol(GetParam().guest, "linux_banner") - kaslr));
+  EXPECT_NE(out.text.find(at), std::string::npos) << "not at the link-time address:\n" << out.text;
 }
 
 INSTANTIATE_TEST_SUITE_P(Guests, VmcoreTest,

@@ -100,6 +100,26 @@ TEST_F(SyntheticHintsTest, ImpossibleImageBoundsAreRefused) {
   EXPECT_EQ(hints.error().code(), ErrorCode::kNotFound);
 }
 
+// The image's link-time address (for gdb) is _text less the slide; none without a slide, and
+// none for a slide that would put it below __START_KERNEL_map (no kernel makes one).
+TEST_F(SyntheticHintsTest, TheLinkTimeAddressIsTextLessTheSlide) {
+  auto hints = Find(Symbols());
+  ASSERT_TRUE(hints.has_value()) << hints.error().ToString();
+  EXPECT_FALSE(hints->kernel_image->link_va.has_value());
+  layout_.kaslr_offset = 0x800000;
+  hints = Find(Symbols());
+  ASSERT_TRUE(hints.has_value()) << hints.error().ToString();
+  EXPECT_EQ(hints->kernel_image->link_va, kText - 0x800000);
+  layout_.kaslr_offset = kText - kStartKernelMap + 0x200000;
+  hints = Find(Symbols());
+  ASSERT_TRUE(hints.has_value()) << hints.error().ToString();
+  EXPECT_FALSE(hints->kernel_image->link_va.has_value());
+  layout_.kaslr_offset = 0x800001;  // not page-aligned
+  hints = Find(Symbols());
+  ASSERT_TRUE(hints.has_value()) << hints.error().ToString();
+  EXPECT_FALSE(hints->kernel_image->link_va.has_value());
+}
+
 // The real guests: the image is where their kallsyms says, and both mappings reach the bytes
 // of their own linux_banner.
 class RealHintsTest : public ::testing::TestWithParam<const char*> {};
@@ -119,6 +139,12 @@ TEST_P(RealHintsTest, MatchTheGuestsOwnAddresses) {
   ASSERT_TRUE(hints->kernel_image.has_value());
   EXPECT_EQ(hints->kernel_image->va, text);
   EXPECT_EQ(hints->kernel_image->length, (end - text + 4095) & ~4095ull);
+  // Linked at _text less the guest's own KERNELOFFSET (the test guests boot with KASLR).
+  auto kernel_offset = hints->note_text.find("\nKERNELOFFSET=");
+  ASSERT_NE(kernel_offset, std::string::npos);
+  uint64_t slide = std::stoull(hints->note_text.substr(kernel_offset + 14), nullptr, 16);
+  ASSERT_NE(slide, 0u);
+  EXPECT_EQ(hints->kernel_image->link_va, text - slide);
 
   std::ifstream banner_in(dir + "/truth/banner.txt");
   std::stringstream ss;
