@@ -39,6 +39,10 @@ namespaces = [ ]
 stdio_handler = "file"
 CONF
 cp /etc/libvirt/libvirt.conf "$DIR/etc/" 2>/dev/null || true
+# The machine's QEMU capabilities, if probed already: probing QEMU anew takes a minute on a busy
+# machine (libvirt checks that they still match the binaries before using them).
+[[ -d $DIR/cache/qemu/capabilities ]] ||
+  cp -a /var/cache/libvirt/qemu/capabilities "$DIR/cache/qemu/" 2>/dev/null || true
 
 # Another daemon already on PORT (or this DIR's own, still up) would make this one exit.
 if timeout 5 virsh -c "$URI" version >/dev/null 2>&1; then
