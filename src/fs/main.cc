@@ -137,8 +137,7 @@ constexpr const char* kExamples =
     "  vmemfs -o allow_other db=qemu:/run/db.qmp /mnt/vm\n"
     "      a running QEMU started with -qmp unix:/run/db.qmp,server=on,wait=off\n"
     "  vmemfs --libvirt qemu:///system --libvirt qemu+ssh://root@web1/system /mnt/fleet\n"
-    "      every running domain of two libvirt hosts, as /mnt/fleet/localhost/<domain>/\n"
-    "      and /mnt/fleet/web1/<domain>/ (with one --libvirt: /mnt/fleet/<domain>/)\n";
+    "      two libvirt hosts' domains: /mnt/fleet/localhost/<domain>/, /mnt/fleet/web1/<domain>/\n";
 
 }  // namespace
 
