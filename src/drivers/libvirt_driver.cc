@@ -193,8 +193,17 @@ class LibvirtDriver final : public Driver {
             {"domain", name_},
             {"uuid", uuid_},
             {"pid", qemu_ ? std::to_string(qemu_->pid) : "unknown", qemu_ ? qemu_->how : ""},
+            {"read_path", ReadPath(),
+             memory_ ? "QEMU's RAM on this host, no libvirt call per read"
+                     : "virDomainMemoryPeek through " + spec_.uri + ", one round trip per 64 KiB"},
             {"access", memory_ ? memory_->method() : "virDomainMemoryPeek (slow: 64 KiB per call)",
              access_how_}};
+  }
+
+  // Which of the three ways a read of pmem goes, in a word a script can test.
+  std::string ReadPath() const {
+    if (memory_) return memory_->all_mapped() ? "local-shared-memory" : "local-process-memory";
+    return IsLocalLibvirtUri(spec_.uri) ? "local-peek" : "remote-peek";
   }
 
  private:

@@ -8,7 +8,7 @@
 // Optional backends (CMake VMEMFS_WITH_*): only this file and the table below know of them.
 #if VMEMFS_WITH_LIBVIRT
 #include "drivers/libvirt_driver.h"
-#include "drivers/libvirt_watcher.h"
+#include "drivers/libvirt_host.h"
 #endif
 #if VMEMFS_WITH_XEN
 #include "drivers/xen_driver.h"
@@ -75,37 +75,10 @@ std::vector<std::string> DescribeBackends() {
   return lines;
 }
 
-#if VMEMFS_WITH_LIBVIRT
-namespace {
-
-// Every running domain of one connection, each opened as libvirt:NAME?uri=URI.
-class LibvirtSourceSet : public SourceSet {
- public:
-  explicit LibvirtSourceSet(std::unique_ptr<LibvirtWatcher> watcher)
-      : watcher_(std::move(watcher)) {}
-  Result<std::vector<SourceEntry>> Current() override {
-    VMEMFS_ASSIGN_OR_RETURN(auto domains, watcher_->Running());
-    std::vector<SourceEntry> entries;
-    for (const auto& d : domains) {
-      entries.push_back({d.name, "libvirt:" + d.uuid + "?uri=" + watcher_->uri()});
-    }
-    return entries;
-  }
-
- private:
-  std::unique_ptr<LibvirtWatcher> watcher_;
-};
-
-}  // namespace
-#endif
-
-Result<std::unique_ptr<SourceSet>> OpenSourceSet(std::string_view spec) {
+Result<std::unique_ptr<SourceSet>> OpenSourceSet(std::string_view spec, bool must_connect) {
 #if VMEMFS_WITH_LIBVIRT
   if (spec.substr(0, 8) == "libvirt:") {
-    // Polled by the filesystem on each listing; events are not needed for that.
-    VMEMFS_ASSIGN_OR_RETURN(auto watcher,
-                            LibvirtWatcher::Open(std::string(spec.substr(8)), nullptr));
-    return std::unique_ptr<SourceSet>(std::make_unique<LibvirtSourceSet>(std::move(watcher)));
+    return OpenLibvirtHost(std::string(spec.substr(8)), must_connect);
   }
 #endif
   return UnsupportedError(std::string(spec) + ": no such set of VMs in this build");

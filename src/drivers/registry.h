@@ -28,12 +28,22 @@ struct SourceEntry {
 class SourceSet {
  public:
   virtual ~SourceSet() = default;
-  // The VMs running now, sorted by name. Thread-safe. kUnavailable once the connection is lost.
+  // The VMs running now, sorted by name. Thread-safe. While the connection is down: the VMs
+  // of its last answer (opening them fails, the ones open say they are gone).
   virtual Result<std::vector<SourceEntry>> Current() = 0;
+  // Changes when the entries of Current() stop being the objects they were (a reconnection:
+  // the same names are new domains behind a new connection).
+  virtual uint64_t generation() const { return 0; }
+  // False while the connection is down. Never blocks.
+  virtual bool connected() const { return true; }
+  // True once the set has had a connection (a host to show), never false again.
+  virtual bool ever_connected() const { return true; }
 };
-// Opens "libvirt:URI" (every running domain of that libvirt connection). kUnsupported if this
-// build has no such backend.
-Result<std::unique_ptr<SourceSet>> OpenSourceSet(std::string_view spec);
+// Opens "libvirt:URI" (every running domain of that libvirt connection), reconnecting with a
+// backoff when the connection is lost. If `must_connect`, the first connection is made now and
+// its failure is the error; otherwise it is made in the background, failures retried.
+// kUnsupported if this build has no such backend.
+Result<std::unique_ptr<SourceSet>> OpenSourceSet(std::string_view spec, bool must_connect = true);
 
 }  // namespace vmemfs::drivers
 

@@ -15,7 +15,9 @@
 #include <vector>
 
 #include "fs/daemon.h"
+#include "fs/fleet_hosts.h"
 #include "fs/fuse_server.h"
+#include "fs/host_set_provider.h"
 #include "fs/info_line.h"
 #include "fs/mount_options.h"
 #include "fs/tree.h"
@@ -89,6 +91,26 @@ int Fail(const Status& s) {
 }
 
 
+// The root's entries for the --libvirt connections. One: its domains, and the mount fails if it
+// cannot connect. More: a fleet, one directory per host; a host that is down now is connected in
+// the background (a fleet mounts with some hosts down, and they appear as they come up).
+Result<std::unique_ptr<vmemfs::fs::DirectoryProvider>> LibvirtRoot(
+    const std::vector<std::string>& args, bool writable,
+    const std::shared_ptr<const vmemfs::vmi::OsFinders>& os) {
+  if (args.size() == 1) {
+    VMEMFS_ASSIGN_OR_RETURN(auto set, vmemfs::vmi::OpenGuestSet("libvirt:" + args[0]));
+    return vmemfs::fs::MakeVmSetProvider(std::move(set), writable, os);
+  }
+  VMEMFS_ASSIGN_OR_RETURN(auto hosts, vmemfs::fs::ParseFleetHosts(args));
+  std::vector<vmemfs::fs::HostSet> sets;
+  for (const auto& h : hosts) {
+    VMEMFS_ASSIGN_OR_RETURN(auto set,
+                            vmemfs::vmi::OpenGuestSet("libvirt:" + h.uri, /*must_connect=*/false));
+    sets.push_back({h.name, std::move(set)});
+  }
+  return vmemfs::fs::MakeHostSetProvider(std::move(sets), writable, os);
+}
+
 // The long names (without "--") of the options an `-o key[=value]` item may set: all but the
 // ones that only print something.
 bool IsMountableOption(const CLI::App& app, const std::string& key) {
@@ -114,8 +136,8 @@ constexpr const char* kExamples =
     "      a snapshot (virsh dump --memory-only web /srv/dumps/web.elf) as /mnt/vm/web/\n"
     "  vmemfs -o allow_other db=qemu:/run/db.qmp /mnt/vm\n"
     "      a running QEMU started with -qmp unix:/run/db.qmp,server=on,wait=off\n"
-    "  vmemfs --libvirt qemu:///system /mnt/fleet\n"
-    "      every running domain of the local libvirtd, as /mnt/fleet/<domain>/\n";
+    "  vmemfs --libvirt qemu:///system --libvirt qemu+ssh://root@web1/system /mnt/fleet\n"
+    "      two libvirt hosts' domains: /mnt/fleet/localhost/<domain>/, /mnt/fleet/web1/<domain>/\n";
 
 }  // namespace
 
@@ -151,10 +173,14 @@ int main(int argc, char** argv) {
   // Not "--rw": mount(8) passes -o rw to every mount, and writing to a guest stays opt-in.
   app.add_flag("--write-memory", serve.writable,
                "allow writes to guest memory and registers (default: read-only)");
-  std::string libvirt_uri;
-  app.add_option("--libvirt", libvirt_uri,
+  std::vector<std::string> libvirt_uris;
+  app.add_option("--libvirt", libvirt_uris,
                  "also show every running domain of this libvirt connection (e.g. qemu:///system), "
-                 "as domains start and stop");
+                 "as domains start and stop; repeat it for a fleet, MOUNTPOINT/HOST/DOMAIN/ "
+                 "(HOST from the URI, or --libvirt HOST=URI)")
+      ->expected(1)
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_option("--threads", serve.max_threads, "maximum FUSE worker threads")
       ->check(CLI::Range(1u, 64u));
   // Overrides for exotic kernels (never needed with BTF); they apply to every SOURCE.
@@ -176,7 +202,7 @@ int main(int argc, char** argv) {
   serve.mountpoint = positional.back();
   positional.pop_back();
   std::erase(positional, std::string(vmemfs::fs::kNoSource));
-  if (positional.empty() && libvirt_uri.empty()) {
+  if (positional.empty() && libvirt_uris.empty()) {
     return Fail(vmemfs::InvalidArgumentError("no SOURCE (and no --libvirt URI) to mount"));
   }
   serve.foreground = serve.foreground || serve.debug;
@@ -202,12 +228,11 @@ int main(int argc, char** argv) {
     Status s = vmemfs::fs::AddVmDirectory(tree, *vm->guest, {vm->name, vm->spec});
     if (!s.ok()) return failed(s);
   }
-  if (!libvirt_uri.empty()) {
-    auto set = vmemfs::vmi::OpenGuestSet("libvirt:" + libvirt_uri);
-    if (!set) return failed(set.error());
+  if (!libvirt_uris.empty()) {
     serve.cache_timeout = 1.0;  // domains come and go
-    tree.SetRootProvider(
-        vmemfs::fs::MakeVmSetProvider(std::move(*set), serve.writable, *os_finders));
+    auto root = LibvirtRoot(libvirt_uris, serve.writable, *os_finders);
+    if (!root) return failed(root.error());
+    tree.SetRootProvider(std::move(*root));
   }
   if (Status s = vmemfs::fs::Serve(tree, serve, [&daemon] { daemon.Ready(); }); !s.ok()) {
     return failed(s);

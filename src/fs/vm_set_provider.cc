@@ -12,7 +12,7 @@ namespace {
 
 class VmSetProvider : public DirectoryProvider {
  public:
-  VmSetProvider(std::unique_ptr<vmi::GuestSet> set, bool writable,
+  VmSetProvider(std::shared_ptr<vmi::GuestSet> set, bool writable,
                 std::shared_ptr<const vmi::OsFinders> os_finders)
       : set_(std::move(set)), writable_(writable), os_finders_(std::move(os_finders)) {}
 
@@ -27,7 +27,12 @@ class VmSetProvider : public DirectoryProvider {
     return names;
   }
 
+  uint64_t generation() override { return set_->generation(); }
+
   Result<std::optional<Entry>> Make(std::string_view name) override {
+    // Read before the listing: a reconnection in between makes this entry stale at once
+    // (opened again on its next lookup) rather than a dead one kept as new.
+    const uint64_t generation = set_->generation();
     VMEMFS_ASSIGN_OR_RETURN(auto current, set_->Current());
     for (const auto& e : current) {
       if (e.name != name || !CheckVmName(e.name).ok()) continue;
@@ -38,13 +43,15 @@ class VmSetProvider : public DirectoryProvider {
         // Kept for the life of the mount: files of a stopped VM may still be open.
         vms_.push_back(std::move(vm));
       }
-      return Entry::OfDirectory(nullptr, MakeVmDirectory(*v->guest, {v->name, v->spec}));
+      // One identity per connection: after a reconnection the same name is another object.
+      return Entry::OfDirectory(nullptr, MakeVmDirectory(*v->guest, {v->name, v->spec}),
+                                generation);
     }
     return std::optional<Entry>();
   }
 
  private:
-  const std::unique_ptr<vmi::GuestSet> set_;
+  const std::shared_ptr<vmi::GuestSet> set_;
   const bool writable_;
   const std::shared_ptr<const vmi::OsFinders> os_finders_;
   std::mutex mu_;
@@ -54,7 +61,7 @@ class VmSetProvider : public DirectoryProvider {
 }  // namespace
 
 std::unique_ptr<DirectoryProvider> MakeVmSetProvider(
-    std::unique_ptr<vmi::GuestSet> set, bool writable,
+    std::shared_ptr<vmi::GuestSet> set, bool writable,
     std::shared_ptr<const vmi::OsFinders> os_finders) {
   return std::make_unique<VmSetProvider>(std::move(set), writable, std::move(os_finders));
 }

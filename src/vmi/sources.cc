@@ -10,8 +10,8 @@ Result<std::unique_ptr<Guest>> OpenGuest(std::string_view spec, bool writable,
   return guest;
 }
 
-Result<std::unique_ptr<GuestSet>> OpenGuestSet(std::string_view spec) {
-  return drivers::OpenSourceSet(spec);
+Result<std::unique_ptr<GuestSet>> OpenGuestSet(std::string_view spec, bool must_connect) {
+  return drivers::OpenSourceSet(spec, must_connect);
 }
 
 std::vector<std::string> DescribeSources() { return drivers::DescribeBackends(); }

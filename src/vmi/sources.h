@@ -22,7 +22,8 @@ Result<std::unique_ptr<Guest>> OpenGuest(std::string_view spec, bool writable,
 
 // A set of VMs: Current() lists their names and the specs OpenGuest opens.
 using GuestSet = drivers::SourceSet;
-Result<std::unique_ptr<GuestSet>> OpenGuestSet(std::string_view spec);
+// must_connect: as drivers::OpenSourceSet.
+Result<std::unique_ptr<GuestSet>> OpenGuestSet(std::string_view spec, bool must_connect = true);
 
 // One line per kind of source, for --help.
 std::vector<std::string> DescribeSources();

@@ -128,7 +128,8 @@ fi
 
 start=$SECONDS
 virsh -c "$URI" create "$DIR/domain.xml" >&2
-pid=$(cat "/run/libvirt/qemu/$NAME.pid")
+# $VMEMFS_LIBVIRT_RUN: the runtime directory of the libvirtd behind URI, as seen from here.
+pid=$(cat "${VMEMFS_LIBVIRT_RUN:-/run/libvirt}/qemu/$NAME.pid")
 if [[ ${VMEMFS_BOOT_WAIT:-1} == 0 ]]; then
   say "domain $NAME started (QEMU pid $pid); not waiting for it to boot"
   echo "$pid"
