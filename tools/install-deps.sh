@@ -17,7 +17,7 @@ packages=(
 # The 32-bit test guests' kernels and busybox are i386 packages (apt-get download only).
 if ! dpkg --print-foreign-architectures | grep -qx i386; then
   dpkg --add-architecture i386
-  apt-get update -qq
+  "$(dirname "$0")"/apt-update.sh
 fi
 missing=()
 for p in "${packages[@]}"; do
@@ -26,7 +26,7 @@ done
 if ((${#missing[@]})); then
   echo "install-deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
+  "$(dirname "$0")"/apt-update.sh
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # clang and clang++ without version suffix for the fuzz build.

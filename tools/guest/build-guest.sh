@@ -22,7 +22,7 @@ esac
 # i386 packages are only downloaded, so the i386 architecture just has to be known to apt.
 if [ "$arch" = i386 ] && ! dpkg --print-foreign-architectures | grep -qx i386; then
   dpkg --add-architecture i386
-  apt-get update -qq
+  "$(dirname "$0")"/../apt-update.sh
 fi
 
 need=()
@@ -31,7 +31,7 @@ for p in busybox-static cpio gcc libc6-dev gzip xz-utils gcc-multilib; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
-  apt-get update -qq
+  "$(dirname "$0")"/../apt-update.sh
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
 
@@ -41,7 +41,7 @@ meta=linux-image-$flavour
 kpkg() { apt-cache depends "$meta" 2>/dev/null |
   sed -n "s/^ *Depends: \\(linux-image-[0-9].*-$flavour\\)\\(:i386\\)\\?$/\\1/p" | head -n1; }
 pkg=$(kpkg)
-if [ -z "$pkg" ]; then apt-get update -qq; pkg=$(kpkg); fi
+if [ -z "$pkg" ]; then "$(dirname "$0")"/../apt-update.sh; pkg=$(kpkg); fi
 [ -n "$pkg" ] || { echo "build-guest: cannot resolve $meta" >&2; exit 1; }
 kver=${pkg#linux-image-}
 [ "$arch" = i386 ] && pkg=$pkg:i386

@@ -17,14 +17,14 @@ mkdir -p "$cache"
 # The newest cached .deb of that package, if any; else download it.
 deb=$(ls -t "$cache/${pkg}"_*.deb 2>/dev/null | head -n1 || true)
 if [ -z "$deb" ]; then
-  apt-cache show "$pkg" >/dev/null 2>&1 || apt-get update -qq
+  apt-cache show "$pkg" >/dev/null 2>&1 || "$(dirname "$0")"/../apt-update.sh
   # apt's sandbox user cannot write into a root-owned cache: download in a private directory.
   tmp=$(mktemp -d)
   chmod 755 "$tmp"
   (cd "$tmp" && apt-get download -q "$pkg" 2>&1 | grep -v 'unsandboxed' || true)
   new=$(ls "$tmp/${pkg}"_*.deb 2>/dev/null | head -n1 || true)
   if [ -z "$new" ]; then  # stale package lists name a version the mirror no longer has
-    apt-get update -qq
+    "$(dirname "$0")"/../apt-update.sh
     (cd "$tmp" && apt-get download -q "$pkg" 2>&1 | grep -v 'unsandboxed' || true)
     new=$(ls "$tmp/${pkg}"_*.deb 2>/dev/null | head -n1 || true)
   fi
