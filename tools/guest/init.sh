@@ -41,6 +41,13 @@ done
 if [ -x /bin/marker32 ]; then
   until [ "$(cat /tmp/marker32.out | wc -l)" -ge 4 ]; do usleep 100000; done
 fi
+# The extra sleeps are forked before they exec: until then they show the shell's name, and a
+# process list taken meanwhile would not be the one the snapshot sees a moment later.
+# At most 30 s: a busybox that names them otherwise must not keep the guest from READY.
+n=0
+until [ "$(grep -lx sleep /proc/[0-9]*/comm 2>/dev/null | wc -l)" -ge "$extra" ] || [ $n -ge 300 ]; do
+  usleep 100000; n=$((n + 1))
+done
 
 begin() { echo "==VMEMFS-BEGIN $1=="; }
 end() { echo "==VMEMFS-END $1=="; }

@@ -49,6 +49,13 @@ if timeout 5 virsh -c "$URI" version >/dev/null 2>&1; then
   echo "$0: something already answers on $URI" >&2
   exit 1
 fi
+# A private mount namespace needs / to be a mount point; in a chroot it is not (unshare: "cannot
+# change root filesystem propagation"). Bind mounts made without it could leak to the machine's
+# namespace, so there is no second daemon then: exit 77, which the tests report as a skip.
+if ! unshare --mount --propagation private true 2>/dev/null; then
+  echo "$0: no private mount namespace here (is / a chroot, not a mount point?)" >&2
+  exit 77
+fi
 rm -f "$DIR/libvirtd.pid"
 unshare --mount --propagation private bash -c '
   d=$1
