@@ -4,7 +4,8 @@
 #            or 686 (i386, 2-level 32-bit paging) build a 32-bit guest: i386 kernel and
 #            busybox-static (apt-get download, never installed) and helpers built gcc -m32.
 #   OUTDIR/vmlinuz            Debian kernel (version in OUTDIR/kernel-version)
-#   OUTDIR/initramfs.cpio.gz  busybox-static + /init (init.sh) + marker, ticker, pstruth, bigmap
+#   OUTDIR/initramfs.cpio.gz  busybox-static + /init (init.sh) + marker, ticker, pstruth, bigmap,
+#                             threads
 #                             (+ marker32, the marker built -m32, on x86-64)
 #                             + the kernel modules listed in $modules (/lib/modules/*.ko)
 # Idempotent: an existing kernel of the same version and an initramfs built from the same
@@ -103,8 +104,8 @@ else
   cp /bin/busybox "$root/bin/busybox"
 fi
 install -m 755 "$src/init.sh" "$root/init"
-for prog in marker ticker pstruth bigmap; do
-  gcc "${cflags[@]}" -static -O2 -Wall -Wextra -o "$root/bin/$prog" "$src/$prog.c"
+for prog in marker ticker pstruth bigmap threads; do
+  gcc "${cflags[@]}" -static -pthread -O2 -Wall -Wextra -o "$root/bin/$prog" "$src/$prog.c"
 done
 # A 32-bit (compat) process on the 64-bit kernel: the marker built -m32.
 if [ "$arch" = amd64 ]; then

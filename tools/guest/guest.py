@@ -365,6 +365,8 @@ def extract_truth(directory):
         raise GuestError(f'{directory}: truth.log (boot {len(boots)}) lacks sections {missing}')
     if 'markers32' in sections:  # x86-64 images only: the compat marker
         files['markers32'] = 'markers32.txt'
+    if 'tasks' in sections:  # images from before the threads helper have none
+        files['tasks'] = 'tasks.tsv'
     truth = os.path.join(directory, 'truth')
     new = os.path.join(directory, f'truth.new.{os.getpid()}')
     shutil.rmtree(new, ignore_errors=True)

@@ -31,6 +31,8 @@ ticker > /tmp/ticker.out &
 # x86-64 images: a 32-bit (compat) marker too, its lines kept apart from the 64-bit markers'.
 if [ -x /bin/marker32 ]; then marker32 delta > /tmp/marker32.out & fi
 bigmap 32 > /tmp/bigmap.out &
+# Several threads and ids other than root's (the only process of the guest with either).
+threads > /tmp/threads.out &
 i=0
 while [ $i -lt "$extra" ]; do sleep $((1000000 + i)) & i=$((i + 1)); done
 # Wait until every helper has printed its addresses (4 lines per marker, 1 each for the
@@ -41,6 +43,7 @@ done
 if [ -x /bin/marker32 ]; then
   until [ "$(cat /tmp/marker32.out | wc -l)" -ge 4 ]; do usleep 100000; done
 fi
+until [ -s /tmp/threads.out ]; do usleep 100000; done
 # The extra sleeps are forked before they exec: until then they show the shell's name, and a
 # process list taken meanwhile would not be the one the snapshot sees a moment later.
 # At most 30 s: a busybox that names them otherwise must not keep the guest from READY.
@@ -64,6 +67,7 @@ start=$(cut -d' ' -f1 /proc/uptime)
     begin maps-$pid; cat /proc/$pid/maps; end maps-$pid
   done
   begin ps; pstruth; end ps
+  begin tasks; pstruth tasks; end tasks
   begin meminfo; cat /proc/meminfo; end meminfo
   begin iomem; cat /proc/iomem; end iomem
   begin modules; cat /proc/modules; end modules

@@ -1,5 +1,9 @@
 // pstruth: prints every process in /proc as one tab-separated line (format in README.md):
 //   pid ppid tgid state uid gid threads comm cmdline
+// `pstruth tasks` prints each process's credentials and threads instead:
+//   pid uid gid threads tids
+// uid and gid are the four ids of /proc/<pid>/status (real effective saved fs, space-separated),
+// tids the entries of /proc/<pid>/task in ascending order, space-separated.
 // uid/gid are the real ids from /proc/<pid>/status. comm is taken between the first '(' and the
 // last ')' of /proc/<pid>/stat. cmdline has its NUL separators shown as spaces (trailing NULs
 // dropped, empty for kernel threads). In comm and cmdline, '\\', tab, newline and other
@@ -63,18 +67,56 @@ static void PrintProcess(const char* pid) {
   putchar('\n');
 }
 
+// The four ids after `key` ("\nUid:") with their tabs as spaces; "?" when absent.
+static void PutIds(const char* status, const char* key) {
+  const char* p = strstr(status, key);
+  if (p == NULL) {
+    putchar('?');
+    return;
+  }
+  p += strlen(key);
+  while (*p == '\t') ++p;
+  for (; *p != '\0' && *p != '\n'; ++p) putchar(*p == '\t' ? ' ' : *p);
+}
+
 static int ByNumber(const struct dirent** a, const struct dirent** b) {
   return atoi((*a)->d_name) - atoi((*b)->d_name);
 }
 
 static int IsPid(const struct dirent* d) { return isdigit((unsigned char)d->d_name[0]); }
 
-int main(void) {
+static void PrintTasks(const char* pid) {
+  char path[64], status[4096];
+  snprintf(path, sizeof path, "/proc/%s/status", pid);
+  if (ReadFile(path, status, sizeof status) == 0) return;  // exited meanwhile
+  snprintf(path, sizeof path, "/proc/%s/task", pid);
+  struct dirent** tids;
+  int n = scandir(path, &tids, IsPid, ByNumber);
+  if (n < 0) return;
+  printf("%s\t", pid);
+  PutIds(status, "\nUid:");
+  putchar('\t');
+  PutIds(status, "\nGid:");
+  printf("\t%ld\t", StatusField(status, "\nThreads:"));
+  for (int i = 0; i < n; ++i) {
+    printf(i ? " %s" : "%s", tids[i]->d_name);
+    free(tids[i]);
+  }
+  free(tids);
+  putchar('\n');
+}
+
+int main(int argc, char** argv) {
   struct dirent** entries;
   int n = scandir("/proc", &entries, IsPid, ByNumber);
   if (n < 0) {
     perror("pstruth: /proc");
     return 1;
+  }
+  if (argc > 1 && strcmp(argv[1], "tasks") == 0) {
+    puts("pid\tuid\tgid\tthreads\ttids");
+    for (int i = 0; i < n; ++i) PrintTasks(entries[i]->d_name);
+    return 0;
   }
   puts("pid\tppid\ttgid\tstate\tuid\tgid\tthreads\tcomm\tcmdline");
   for (int i = 0; i < n; ++i) PrintProcess(entries[i]->d_name);
