@@ -2,8 +2,8 @@
 // paging) understood from memory alone, raw snapshots without registers and QEMU's ELF dumps
 // with them. Every answer is checked against what the guest printed about itself
 // (tools/guest/README.md). Debian's i386 kernels have neither BTF nor KALLSYMS_ALL: the task
-// list's, VMAs' and files' offsets are inferred from memory; what needs more (modules,
-// credentials, threads) is not expected here (README.md, "32-bit guests").
+// list's, VMAs', files', credentials' and threads' offsets are inferred from memory; what needs
+// more (modules) is not expected here (README.md, "32-bit guests").
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -137,6 +137,7 @@ TEST_P(Linux32GuestTest, KernelSymbolFilesReadTheirMemory) {
 struct PsRow {
   int pid = 0, ppid = 0;
   std::string state, comm, cmdline;
+  std::string uid, gid, threads;  // real ids and the thread count, decimal
 };
 
 // ps.tsv (pstruth.c): pid ppid tgid state uid gid ... comm cmdline, tab-separated, escaped.
@@ -168,7 +169,7 @@ std::map<int, PsRow> TruthPs(const std::string& guest) {
     if (f.size() < 8) continue;
     f.resize(9);
     rows[std::stoi(f[0])] = {std::stoi(f[0]), std::stoi(f[1]), f[3], unescape(f[7]),
-                             unescape(f[8])};
+                             unescape(f[8]), f[4], f[5], f[6]};
   }
   return rows;
 }
@@ -231,6 +232,87 @@ TEST_P(Linux32GuestTest, ProcessesCommsParentsAndCmdlinesAreTheGuestsOwn) {
     std::string comm = TrimNewline(ReadFile(vm("proc/" + std::to_string(pid) + "/comm")));
     EXPECT_TRUE(comm == "sleep" || comm.rfind("kworker/", 0) == 0) << pid << " " << comm;
   }
+}
+
+struct TaskRow {
+  std::string uid, gid;  // real effective saved fs, space-separated
+  std::string threads;
+  std::vector<int> tids;  // ascending
+};
+
+// tasks.tsv (pstruth.c tasks): pid uid gid threads tids; empty when the guest's image predates
+// it.
+std::map<int, TaskRow> TruthTasks(const std::string& guest) {
+  std::ifstream in(GuestDir(guest) + "/truth/tasks.tsv");
+  std::string line;
+  std::getline(in, line);  // header
+  std::map<int, TaskRow> rows;
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    std::string field;
+    while (std::getline(ss, field, '\t')) f.push_back(field);
+    if (f.size() != 5) continue;
+    TaskRow r{f[1], f[2], f[3], {}};
+    std::istringstream tids(f[4]);
+    for (int tid; tids >> tid;) r.tids.push_back(tid);
+    rows[std::stoi(f[0])] = r;
+  }
+  return rows;
+}
+
+std::string Spaced(std::string s) {
+  std::replace(s.begin(), s.end(), '\t', ' ');
+  return s;
+}
+
+// Credentials and threads from inferred offsets: for every process the guest listed that is
+// still there (same comm), the real ids and thread count of ps.tsv, and, from tasks.tsv, all
+// four uids and gids and the thread ids: task/ lists exactly them, each thread with its own
+// Pid, the group's Tgid and ids. The guests run one process with 4 threads and distinct
+// non-root ids (tools/guest/threads.c), so neither can pass as zeros or the leader alone.
+TEST_P(Linux32GuestTest, CredentialsAndThreadsAreTheGuestsOwn) {
+  auto ps = TruthPs(GetParam().guest);
+  auto tasks = TruthTasks(GetParam().guest);
+  int checked = 0, non_root = 0, multi = 0;
+  for (const auto& [pid, row] : ps) {
+    std::string dir = "proc/" + std::to_string(pid) + "/";
+    if (!std::filesystem::exists(vm(dir + "comm")) ||
+        TrimNewline(ReadFile(vm(dir + "comm"))) != row.comm.substr(0, 15)) {
+      continue;  // exited since the truth was printed (pstruth, init's subshells)
+    }
+    std::string status = ReadFile(vm(dir + "status"));
+    EXPECT_EQ(StatusField(status, "Uid").substr(0, row.uid.size() + 1), row.uid + "\t") << pid;
+    EXPECT_EQ(StatusField(status, "Gid").substr(0, row.gid.size() + 1), row.gid + "\t") << pid;
+    EXPECT_EQ(StatusField(status, "Threads"), row.threads) << pid;
+    ++checked;
+    auto task = tasks.find(pid);
+    if (task == tasks.end()) continue;
+    const TaskRow& t = task->second;
+    EXPECT_EQ(Spaced(StatusField(status, "Uid")), t.uid) << pid;
+    EXPECT_EQ(Spaced(StatusField(status, "Gid")), t.gid) << pid;
+    std::vector<int> tids;
+    for (const auto& e : std::filesystem::directory_iterator(vm(dir + "task"))) {
+      tids.push_back(std::stoi(e.path().filename()));
+    }
+    std::sort(tids.begin(), tids.end());
+    EXPECT_EQ(tids, t.tids) << pid;
+    for (int tid : tids) {
+      std::string s = ReadFile(vm(dir + "task/" + std::to_string(tid) + "/status"));
+      EXPECT_EQ(StatusField(s, "Pid"), std::to_string(tid)) << pid;
+      EXPECT_EQ(StatusField(s, "Tgid"), std::to_string(pid)) << tid;
+      EXPECT_EQ(Spaced(StatusField(s, "Uid")), t.uid) << tid;
+    }
+    non_root += t.uid != "0 0 0 0";
+    multi += t.tids.size() > 1;
+  }
+  EXPECT_GT(checked, 300);
+  if (tasks.empty()) {
+    GTEST_SKIP() << "no truth/tasks.tsv: the guest runs an image from before the threads helper "
+                    "(re-prepare the guests); only real ids and thread counts were checked";
+  }
+  EXPECT_GE(non_root, 1) << "the threads helper's ids";
+  EXPECT_GE(multi, 1) << "the threads helper's threads";
 }
 
 // The markers the guest's processes planted (heap, a page-crossing mmap, .data, stack) read
@@ -313,6 +395,10 @@ TEST_P(Linux32GuestTest, InfoSaysHowTheTaskListWasFound) {
   EXPECT_NE(InfoValue(info, "vma-offsets"), "") << info;
   EXPECT_EQ(info.find("vmas: unavailable"), std::string::npos) << info;
   EXPECT_NE(InfoValue(info, "init-task"), "") << info;
+  for (const char* key : {"cred-offsets", "thread-offsets"}) {
+    EXPECT_NE(InfoValue(info, key), "") << info;
+    EXPECT_NE(InfoValue(info, key), "?") << info;
+  }
   EXPECT_EQ(InfoValue(info, "processes").find_first_not_of("0123456789"), std::string::npos)
       << "no walk errors: " << info;
 }

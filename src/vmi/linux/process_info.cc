@@ -113,10 +113,12 @@ std::string StatusText(const Task& t) {
     return std::to_string(t.ids[real]) + "\t" + std::to_string(t.ids[eff]) + "\t" +
            std::to_string(t.ids[saved]) + "\t" + std::to_string(t.ids[fs]) + "\n";
   };
-  if (t.partial) return s;  // credentials and thread count unknown: left out, not 0
-  s += "Uid:\t" + ids(kUid, kEuid, kSuid, kFsuid);
-  s += "Gid:\t" + ids(kGid, kEgid, kSgid, kFsgid);
-  s += "Threads:\t" + std::to_string(t.nr_threads) + "\n";
+  // Unknown credentials or thread count are left out, not shown as 0.
+  if (t.has_ids) {
+    s += "Uid:\t" + ids(kUid, kEuid, kSuid, kFsuid);
+    s += "Gid:\t" + ids(kGid, kEgid, kSgid, kFsgid);
+  }
+  if (t.has_threads) s += "Threads:\t" + std::to_string(t.nr_threads) + "\n";
   return s;
 }
 

@@ -19,10 +19,12 @@ struct TaskLayout {
   // on a 32-bit kernel.
   uint64_t pointer_size = 8;
   // An inferred layout (task_layout_infer.h) knows only tasks, pid, tgid, comm, mm, mm_pgd,
-  // real_parent and, when found, flags, state and the mm_struct argument fields (mm_args):
-  // credentials, signal, threads beyond the leader and kernel thread names are left out.
+  // real_parent and, when found, flags, state, the mm_struct argument fields (mm_args),
+  // credentials (creds) and threads (threads): kernel thread names are left out.
   bool partial = false;
   bool mm_args = true;  // mm_arg_start .. mm_env_end, start_brk, brk, start_stack are known
+  bool creds = true;    // real_cred and cred_ids are known
+  bool threads = true;  // signal, signal_nr_threads and the thread list's offsets are known
   // task_struct
   uint64_t task_size = 0;
   uint64_t tasks = 0;  // list_head: the process list (group leaders), head init_task.tasks

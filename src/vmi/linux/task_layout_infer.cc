@@ -9,8 +9,10 @@
 #include <string_view>
 
 #include "base/hex.h"
+#include "vmi/linux/cred_layout_infer.h"
 #include "vmi/linux/kernel_layout.h"
 #include "vmi/linux/list_walk.h"
+#include "vmi/linux/thread_layout_infer.h"
 #include "vmi/linux/tasks.h"
 
 namespace vmemfs::vmi::linux_os {
@@ -287,6 +289,66 @@ std::optional<VmaRangeLayout> FindVmaTree(KernelMemory& mem, uint64_t pgd,
   return std::nullopt;
 }
 
+// The windows as task-relative bytes, for the inferences that build on the task list.
+TaskSample ToSample(Windows&& t, uint64_t tasks) {
+  TaskSample s;
+  s.base = static_cast<int64_t>(tasks) - kSpan;
+  for (size_t i = 0; i < t.w.size(); ++i) {
+    s.task.push_back(t.node[i] - tasks);
+    s.bytes.push_back(std::move(t.w[i]));
+  }
+  return s;
+}
+
+// Every task_struct offset the layout already gives a member (and the bytes they cover), so
+// a later inference does not take one of them for another member.
+std::set<int64_t> TakenOffsets(const TaskLayout& l) {
+  std::set<int64_t> taken;
+  auto take = [&](uint64_t offset, uint64_t size) {
+    for (uint64_t b = 0; b < size; b += 4) taken.insert(static_cast<int64_t>(offset + b));
+  };
+  take(l.tasks, 8);
+  take(l.pid.offset, 8);
+  take(l.comm, l.comm_size);
+  take(l.mm, 8);
+  take(l.real_parent, 4);
+  take(l.flags.offset, l.flags.size);
+  take(l.state.offset, l.state.size);
+  return taken;
+}
+
+// Credentials and threads (cred_layout_infer.h, thread_layout_infer.h): each, when found, is
+// added to the layout; when not, the layout says so (creds, threads false) and `how` says why.
+void InferCredsAndThreads(KernelMemory& mem, const InferInput& in, const TaskSample& s,
+                          TaskLayout& l, std::vector<Fact>& how) {
+  const StaticRange image{in.search_start, in.search_start + in.search_bytes};
+  const std::set<int64_t> taken = TakenOffsets(l);
+  auto creds = InferCredLayout32(mem, s, l, taken, image, in.page_offset);
+  l.creds = creds.has_value();
+  if (creds) {
+    l.real_cred = creds->real_cred;
+    std::copy(std::begin(creds->ids), std::end(creds->ids), std::begin(l.cred_ids));
+    how.push_back(creds->how);
+  } else {
+    how.push_back({"cred-offsets", "?",
+                   creds.error().message() + ": status has no Uid/Gid lines"});
+  }
+  auto threads = InferThreadLayout32(mem, s, l, taken, image, in.page_offset);
+  l.threads = threads.has_value();
+  if (threads) {
+    l.signal = threads->signal;
+    l.has_thread_node = true;
+    l.thread_node = threads->thread_node;
+    l.signal_thread_head = threads->signal_thread_head;
+    l.signal_nr_threads = threads->signal_nr_threads;
+    how.push_back(threads->how);
+  } else {
+    how.push_back({"thread-offsets", "?",
+                   threads.error().message() +
+                       ": status has no Threads line, task/ lists the group leader only"});
+  }
+}
+
 }  // namespace
 
 Result<InferredTasks> InferTaskLayout32(KernelMemory& mem, const InferInput& in) {
@@ -339,7 +401,9 @@ Result<InferredTasks> InferTaskLayout32(KernelMemory& mem, const InferInput& in)
   l.mm = abs(mm->first);
   l.active_mm = abs(mm->first + 4);
   l.real_parent = l.group_leader = abs(parent->first);
-  l.signal = l.real_cred = l.thread_group = l.tasks;  // not read in a partial layout
+  // Not read unless InferCredsAndThreads finds them (creds, threads).
+  l.signal = l.real_cred = l.thread_group = l.thread_node = l.tasks;
+  l.creds = l.threads = false;
   if (flags) l.flags = {abs(*flags), 4};
   if (state) l.state = {abs(*state), 4};
   l.mm_pgd = static_cast<uint64_t>(mm->second);
@@ -359,6 +423,8 @@ Result<InferredTasks> InferTaskLayout32(KernelMemory& mem, const InferInput& in)
     l.mm_start_brk = *args - 12;
   }
   out.vma_ranges = FindVmaTree(mem, l.mm_pgd, user_mms);
+  std::vector<Fact> later;
+  InferCredsAndThreads(mem, in, ToSample(std::move(t), parent->second), l, later);
   l.task_size = l.tasks + kSpan;
   ComputeTaskWindow(l);
   out.init_task = ring->head - l.tasks;
@@ -382,8 +448,8 @@ Result<InferredTasks> InferTaskLayout32(KernelMemory& mem, const InferInput& in)
                    args ? Hex(l.mm_arg_start) : "?",
                    out.vma_ranges ? Hex(out.vma_ranges->mm_mt_root) : "?"),
        "inferred: pgd maps _stext as the kernel's tables do; arg_end = env_start, both after "
-       "start_stack; ma_root leads to VMAs {vm_start, vm_end, vm_mm} matching the tree; "
-       "credentials, threads, exe and VMA flags/files are not inferred"});
+       "start_stack; ma_root leads to VMAs {vm_start, vm_end, vm_mm} matching the tree"});
+  out.how.insert(out.how.end(), later.begin(), later.end());
   return out;
 }
 

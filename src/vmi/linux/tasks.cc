@@ -157,7 +157,8 @@ Result<Task> ReadTask(KernelMemory& mem, const TaskLayout& l, uint64_t address) 
   };
   Task task;
   task.address = address;
-  task.partial = l.partial;
+  task.has_ids = l.creds;
+  task.has_threads = l.threads;
   task.pid = static_cast<int32_t>(get(l.pid.offset, l.pid.size));
   task.tgid = static_cast<int32_t>(get(l.tgid.offset, l.tgid.size));
   task.raw_state = static_cast<uint32_t>(get(l.state.offset, l.state.size));
@@ -175,9 +176,9 @@ Result<Task> ReadTask(KernelMemory& mem, const TaskLayout& l, uint64_t address) 
   }
   const uint64_t p = l.pointer_size;
   task.mm = get(l.mm, p);
-  if (!l.partial) task.signal = get(l.signal, p);
+  if (l.threads) task.signal = get(l.signal, p);
   ReadLinked(mem, l, get(l.real_parent, p), task);
-  if (!l.partial) {
+  if (l.creds) {
     if (uint64_t cred = get(l.real_cred, p); cred != 0) ReadCred(mem, l, cred, task);
   }
   ReadMm(mem, l, task);
@@ -195,7 +196,7 @@ Result<std::vector<Task>> ListTasks(KernelMemory& mem, const TaskLayout& layout,
     uint64_t address = node - layout.tasks;
     auto task = ReadTask(mem, layout, address);
     if (!task) return task.error().WithContext("unreadable task_struct");
-    if (layout.partial) {
+    if (!layout.threads) {
       task->threads.push_back({task->address, task->pid});  // no thread list known
     } else {
       ListThreads(mem, layout, std::min(limits.max_threads_per_process, threads_left), *task);

@@ -49,9 +49,10 @@ struct Task {
   uint64_t signal = 0;
   std::optional<uint64_t> dtb;     // physical address of mm->pgd
   int32_t nr_threads = 0;          // signal->nr_threads (the "Threads:" line)
-  // Read with an inferred layout (TaskLayout::partial): ids, nr_threads and the thread list
-  // beyond the leader are unknown, not zero.
-  bool partial = false;
+  // Read with an inferred layout that lacks them (TaskLayout::creds, threads): the ids, or
+  // nr_threads and the thread list beyond the leader, are unknown, not zero.
+  bool has_ids = true;
+  bool has_threads = true;
   std::vector<ThreadRef> threads;  // every thread of the group, the leader first
   // OK, or why part of this task could not be read (the fields concerned are left zero).
   Status error;

@@ -182,7 +182,8 @@ TEST(TaskLayoutInferTest, TheInferredLayoutWalksTheTaskList) {
     EXPECT_EQ(t.ppid, want[i].pid <= 2 ? 0 : 1);
     EXPECT_EQ(t.state, want[i].user ? 'S' : 'I');
     EXPECT_EQ(t.dtb.has_value(), want[i].user);
-    EXPECT_TRUE(t.partial);
+    EXPECT_FALSE(t.has_ids);
+    EXPECT_FALSE(t.has_threads);
     EXPECT_EQ(t.threads.size(), 1u);
   }
 }
