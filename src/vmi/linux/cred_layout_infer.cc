@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 #include <vector>
@@ -14,6 +15,7 @@ namespace {
 constexpr uint64_t kCredBytes = 64;        // usage, the debug words and the ids fit in these
 constexpr uint32_t kMaxUsage = 1 << 24;    // a count, never an address
 constexpr uint32_t kInvalidId = 0xffffffff;
+constexpr uint32_t kCredMagic = 0x43736564;  // CONFIG_DEBUG_CREDENTIALS' cred.magic
 
 bool In(uint64_t v, StaticRange r) { return v >= r.start && v < r.end; }
 
@@ -54,21 +56,21 @@ std::optional<std::vector<Cred>> ReadCreds(KernelMemory& mem, const TaskSample& 
   return creds;
 }
 
-// The offset of uid: after a usage count, eight ids, none -1, all 0 where only root runs.
+// The offset of uid: right after the usage count (4), or after the debug words (16) when
+// every cred has CRED_MAGIC at 12. Then eight ids, none -1, all 0 where only root runs; no
+// other offset is tried (a shifted window of zeros would fit too).
 std::optional<uint64_t> FindIds(const std::vector<Cred>& creds) {
-  for (uint64_t at = 4; at + 32 <= kCredBytes; at += 4) {
-    bool ok = true;
-    for (const Cred& c : creds) {
-      ok = c.w[0] >= 1 && c.w[0] < kMaxUsage;
-      for (uint64_t k = 0; k < 8 && ok; ++k) {
-        uint32_t id = c.w[at / 4 + k];
-        ok = id != kInvalidId && (!c.root_only || id == 0);
-      }
-      if (!ok) break;
+  bool debug = std::all_of(creds.begin(), creds.end(),
+                           [](const Cred& c) { return c.w[3] == kCredMagic; });
+  const uint64_t at = debug ? 16 : 4;
+  for (const Cred& c : creds) {
+    if (c.w[0] < 1 || c.w[0] >= kMaxUsage) return std::nullopt;
+    for (uint64_t k = 0; k < 8; ++k) {
+      uint32_t id = c.w[at / 4 + k];
+      if (id == kInvalidId || (c.root_only && id != 0)) return std::nullopt;
     }
-    if (ok) return at;
   }
-  return std::nullopt;
+  return at;
 }
 
 }  // namespace
@@ -101,7 +103,7 @@ Result<InferredCreds> InferCredLayout32(KernelMemory& mem, const TaskSample& s,
            fmt::format("real_cred {} cred {} cred.uid {}", Hex(c.real_cred), Hex(c.real_cred + 4),
                        Hex(c.ids[kUid])),
            fmt::format("inferred on {} tasks: adjacent real_cred = cred (init_cred in the "
-                       "image, slab pointers elsewhere); ids after the usage count, none -1, "
+                       "image, slab pointers elsewhere); ids after the usage count (and the debug words where CRED_MAGIC is), none -1, "
                        "all 0 in init_cred and kernel threads; the only pair that fits",
                        s.task.size())};
   return c;

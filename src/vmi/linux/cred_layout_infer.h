@@ -7,9 +7,10 @@
 //    its credentials for a moment (at least 90% of the sample); init_task's point at
 //    init_cred in the image's data, every other task's into the direct map (cred_jar slab).
 //  * struct cred starts with its usage count (at least 1, far below any address), the eight
-//    ids follow in that order; no id is INVALID_UID (-1), all eight are 0 (root) in init_cred
-//    and in kernel threads (they never change credentials). The first such offset is taken:
-//    4, or 16 after CONFIG_DEBUG_CREDENTIALS' subscribers, put_addr and magic.
+//    ids follow in that order (2.6.29+): at 4, or at 16 after CONFIG_DEBUG_CREDENTIALS'
+//    subscribers, put_addr and magic (CRED_MAGIC at 12 in every cred); no id is INVALID_UID
+//    (-1), all eight are 0 (root) in init_cred and in kernel threads (they never change
+//    credentials).
 //  * Exactly one offset fits; several leave the credentials out rather than guess.
 #ifndef VMEMFS_VMI_LINUX_CRED_LAYOUT_INFER_H_
 #define VMEMFS_VMI_LINUX_CRED_LAYOUT_INFER_H_

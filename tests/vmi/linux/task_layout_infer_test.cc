@@ -1,6 +1,7 @@
 // The 32-bit task-list inference on a hand-made kernel: 2-level page tables mapping lowmem at
 // 0xc0000000, an init_task in "image data" and a ring of processes with known offsets that
-// the inference must find by itself.
+// the inference must find by itself, credentials and thread groups included
+// (cred_layout_infer.h, thread_layout_infer.h).
 #include "vmi/linux/task_layout_infer.h"
 
 #include <gtest/gtest.h>
@@ -30,12 +31,23 @@ constexpr uint64_t kMmArea = 0x3000000;     // mm_structs, 4 KiB apart
 constexpr uint64_t kState = 0x10, kFlags = 0x14, kTasks = 0x100, kMm = 0x120, kPid = 0x180,
                    kParent = 0x190, kComm = 0x200;
 constexpr uint64_t kMmTreeRoot = 0x8, kMmPgd = 0x20, kArgStart = 0x60;
+// Credentials and threads: task_struct.thread_node, signal, real_cred (cred after it);
+// signal_struct.nr_threads and thread_head; cred.uid.
+constexpr uint64_t kThreadNode = 0x140, kSignal = 0x1e0, kRealCred = 0x1f0;
+constexpr uint64_t kNrThreads = 0x8, kThreadHead = 0x10, kCredUid = 0x4;
+constexpr uint64_t kInitCred = 0x480000, kInitSignals = 0x481000;  // in the "image data"
+constexpr uint64_t kThreadArea = 0x2800000;  // non-leader threads' task_structs, 8 KiB apart
+constexpr uint64_t kCredArea = 0x3800000, kSignalArea = 0x3900000;  // 256 bytes apart
 
 struct FakeTask {
   int pid;
   const char* comm;
   bool user;
+  uint32_t uid = 0;  // ids: uid, gid = uid + 1, suid + 2, ... fsgid = uid + 7 (0 for root)
+  int threads = 1;   // the others get tids pid + 1000, pid + 1001, ...
 };
+
+inline uint32_t Va(uint64_t pa) { return static_cast<uint32_t>(pa + kPageOffset); }
 
 class Fake {
  public:
@@ -65,6 +77,18 @@ class Fake {
       uint64_t parent = t.pid <= 2 ? addr[0] : addr[1];
       PutTask(addr[i + 1], t.pid, t.comm, mm, parent, t.user ? 0x00400100 : 0x00208040,
               t.user ? 1 : 0x402);
+    }
+    PutGroup({addr[0]}, kInitSignals, kInitCred, 0, 4);
+    size_t other = 0;
+    for (size_t i = 0; i < tasks.size(); ++i) {
+      std::vector<uint64_t> group{addr[i + 1]};
+      for (int k = 1; k < tasks[i].threads; ++k) {
+        uint64_t t = kThreadArea + (other++) * 0x2000;
+        PutTask(t, tasks[i].pid + 999 + k, tasks[i].comm, 0, addr[1], 0x00400040, 1);
+        d_->Put32(t + kPid + 4, static_cast<uint32_t>(tasks[i].pid));  // tgid: the leader's
+        group.push_back(t);
+      }
+      PutGroup(group, kSignalArea + i * 0x100, kCredArea + i * 0x100, tasks[i].uid, 1);
     }
     for (size_t i = 0; i < addr.size(); ++i) {  // the ring
       uint64_t next = addr[(i + 1) % addr.size()], prev = addr[(i + addr.size() - 1) % addr.size()];
@@ -112,6 +136,25 @@ class Fake {
     d_->Put(vma1, v1, sizeof v1);
     d_->Put(vma2, v2, sizeof v2);
   }
+  // A thread group: its signal_struct (nr_threads, the thread_head ring through each task's
+  // thread_node) and one cred shared by all (real_cred = cred).
+  void PutGroup(const std::vector<uint64_t>& group, uint64_t signal, uint64_t cred, uint32_t uid,
+                uint32_t usage) {
+    d_->Put32(signal + kNrThreads, static_cast<uint32_t>(group.size()));
+    std::vector<uint64_t> ring{signal + kThreadHead};
+    for (uint64_t t : group) ring.push_back(t + kThreadNode);
+    for (size_t i = 0; i < ring.size(); ++i) {
+      d_->Put32(ring[i], Va(ring[(i + 1) % ring.size()]));
+      d_->Put32(ring[i] + 4, Va(ring[(i + ring.size() - 1) % ring.size()]));
+    }
+    d_->Put32(cred, usage + static_cast<uint32_t>(group.size()));
+    for (uint32_t k = 0; k < 8; ++k) d_->Put32(cred + kCredUid + 4 * k, uid ? uid + k : 0);
+    for (uint64_t t : group) {
+      d_->Put32(t + kSignal, Va(signal));
+      d_->Put32(t + kRealCred, Va(cred));
+      d_->Put32(t + kRealCred + 4, Va(cred));
+    }
+  }
   MemoryDriver* d_;
   std::unique_ptr<Guest> guest_;
   std::unique_ptr<KernelMemory> mem_;
@@ -120,6 +163,7 @@ class Fake {
 std::vector<FakeTask> Sample() {
   std::vector<FakeTask> t = {{1, "init", true}, {2, "kthreadd", false}, {3, "rcu_gp", false}};
   for (int pid = 10; pid < 40; ++pid) t.push_back({pid, "sleep", true});
+  t.push_back({40, "threads", true, 1001, 4});
   return t;
 }
 
@@ -144,7 +188,89 @@ TEST(TaskLayoutInferTest, FindsEveryOffsetAndInitTask) {
   EXPECT_EQ(l.mm_arg_start, kArgStart);
   ASSERT_TRUE(got->vma_ranges.has_value());
   EXPECT_EQ(got->vma_ranges->mm_mt_root, kMmTreeRoot);
+  EXPECT_TRUE(l.creds);
+  EXPECT_EQ(l.real_cred, kRealCred);
+  for (uint64_t k = 0; k < 8; ++k) EXPECT_EQ(l.cred_ids[k], kCredUid + 4 * k) << k;
+  EXPECT_TRUE(l.threads);
+  EXPECT_TRUE(l.has_thread_node);
+  EXPECT_EQ(l.signal, kSignal);
+  EXPECT_EQ(l.thread_node, kThreadNode);
+  EXPECT_EQ(l.signal_thread_head, kThreadHead);
+  EXPECT_EQ(l.signal_nr_threads.offset, kNrThreads);
+  EXPECT_EQ(l.signal_nr_threads.size, 4u);
   EXPECT_FALSE(got->how.empty());
+}
+
+std::string How(const InferredTasks& got, const std::string& key) {
+  for (const Fact& f : got.how) {
+    if (f.key == key) return f.value + " # " + f.how;
+  }
+  return "";
+}
+
+TEST(TaskLayoutInferTest, AKernelThreadWithIdsLeavesCredentialsOut) {
+  Fake f(Sample());
+  f.driver().Put32(kCredArea + 1 * 0x100 + kCredUid, 5);  // kthreadd's uid: not root
+  auto got = InferTaskLayout32(f.mem(), Fake::Input());
+  ASSERT_TRUE(got.has_value()) << got.error().ToString();
+  EXPECT_FALSE(got->layout.creds);
+  EXPECT_TRUE(got->layout.threads);
+  EXPECT_EQ(How(*got, "cred-offsets").rfind("? # ", 0), 0u) << How(*got, "cred-offsets");
+  auto tasks = ListTasks(f.mem(), got->layout, got->init_task);
+  ASSERT_TRUE(tasks.has_value());
+  EXPECT_FALSE(tasks->back().has_ids);
+  EXPECT_TRUE(tasks->back().has_threads);
+}
+
+TEST(TaskLayoutInferTest, AThreadOfAnotherGroupLeavesThreadsOut) {
+  Fake f(Sample());
+  f.driver().Put32(kThreadArea + kPid + 4, 12);  // the first extra thread claims tgid 12
+  auto got = InferTaskLayout32(f.mem(), Fake::Input());
+  ASSERT_TRUE(got.has_value()) << got.error().ToString();
+  EXPECT_TRUE(got->layout.creds);
+  EXPECT_FALSE(got->layout.threads);
+  EXPECT_EQ(How(*got, "thread-offsets").rfind("? # ", 0), 0u) << How(*got, "thread-offsets");
+  auto tasks = ListTasks(f.mem(), got->layout, got->init_task);
+  ASSERT_TRUE(tasks.has_value());
+  EXPECT_EQ(tasks->back().threads.size(), 1u);  // the leader only
+  EXPECT_FALSE(tasks->back().has_threads);
+}
+
+TEST(TaskLayoutInferTest, CredMagicMovesTheIdsPastTheDebugWords) {
+  Fake f(Sample());
+  // CONFIG_DEBUG_CREDENTIALS: subscribers (1, which also rules out uid at 4), put_addr, magic,
+  // then the ids.
+  std::vector<uint64_t> creds{kInitCred};
+  for (size_t i = 0; i < Sample().size(); ++i) creds.push_back(kCredArea + i * 0x100);
+  for (uint64_t c : creds) {
+    uint32_t ids[8];
+    std::memcpy(ids, f.driver().Bytes(c + kCredUid, sizeof ids).data(), sizeof ids);
+    const uint32_t debug[3] = {1, 0, 0x43736564};
+    f.driver().Put(c + 4, debug, sizeof debug);
+    f.driver().Put(c + 16, ids, sizeof ids);
+  }
+  auto got = InferTaskLayout32(f.mem(), Fake::Input());
+  ASSERT_TRUE(got.has_value()) << got.error().ToString();
+  ASSERT_TRUE(got->layout.creds) << How(*got, "cred-offsets");
+  EXPECT_EQ(got->layout.cred_ids[kUid], 16u);
+  EXPECT_EQ(got->layout.cred_ids[kFsgid], 16u + 28);
+}
+
+TEST(TaskLayoutInferTest, TwoCredPairsThatFitAreAmbiguous) {
+  Fake f(Sample());
+  // A second adjacent pair of equal pointers to the same creds, as if the kernel had two.
+  auto copy = [&](uint64_t task) {
+    uint32_t v;
+    std::memcpy(&v, f.driver().Bytes(task + kRealCred, 4).data(), 4);
+    f.driver().Put32(task + 0x2f0, v);
+    f.driver().Put32(task + 0x2f4, v);
+  };
+  copy(kInitTask);
+  for (size_t i = 0; i < Sample().size(); ++i) copy(kTaskArea + i * 0x2000);
+  auto got = InferTaskLayout32(f.mem(), Fake::Input());
+  ASSERT_TRUE(got.has_value()) << got.error().ToString();
+  EXPECT_FALSE(got->layout.creds);
+  EXPECT_NE(How(*got, "cred-offsets").find("ambiguous"), std::string::npos);
 }
 
 TEST(TaskLayoutInferTest, VmaRangesFromThe32BitMapleTree) {
@@ -182,9 +308,16 @@ TEST(TaskLayoutInferTest, TheInferredLayoutWalksTheTaskList) {
     EXPECT_EQ(t.ppid, want[i].pid <= 2 ? 0 : 1);
     EXPECT_EQ(t.state, want[i].user ? 'S' : 'I');
     EXPECT_EQ(t.dtb.has_value(), want[i].user);
-    EXPECT_FALSE(t.has_ids);
-    EXPECT_FALSE(t.has_threads);
-    EXPECT_EQ(t.threads.size(), 1u);
+    EXPECT_TRUE(t.has_ids);
+    EXPECT_TRUE(t.has_threads);
+    for (uint32_t k = 0; k < 8; ++k) {
+      EXPECT_EQ(t.ids[k], want[i].uid ? want[i].uid + k : 0) << t.pid << " id " << k;
+    }
+    EXPECT_EQ(t.nr_threads, want[i].threads) << t.pid;
+    ASSERT_EQ(t.threads.size(), static_cast<size_t>(want[i].threads)) << t.pid;
+    EXPECT_EQ(t.threads[0].tid, t.pid);
+    for (int k = 1; k < want[i].threads; ++k) EXPECT_EQ(t.threads[k].tid, t.pid + 999 + k);
+    EXPECT_TRUE(t.error.ok()) << t.error.ToString();
   }
 }
 
