@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <optional>
+#include <string>
 #include <set>
 
 #include "base/hex.h"
@@ -15,6 +17,9 @@ constexpr int64_t kMaxHead = 512;         // signal_struct.thread_head within it
 constexpr size_t kMaxGroup = 4096;        // threads per group walked while inferring
 constexpr uint64_t kNrThreads = 8;        // sigcnt, live, nr_threads
 constexpr uint32_t kMaxNrThreads = 1 << 22;
+// Ring nodes visited over all candidates: a hostile guest could otherwise lay long fake rings
+// behind every candidate offset.
+constexpr size_t kMaxSteps = 4 << 20;
 
 bool In(uint64_t v, StaticRange r) { return v >= r.start && v < r.end; }
 
@@ -33,12 +38,16 @@ bool SignalCandidate(const TaskSample& s, int64_t off, StaticRange image, uint64
 // The thread ring of task i: consistent, through task_structs of its tgid, itself among them.
 // Returns its length, nullopt when it is not such a ring.
 std::optional<uint32_t> GroupSize(KernelMemory& mem, const TaskSample& s, const TaskLayout& l,
-                                  size_t i, uint64_t signal, uint64_t head, uint64_t node) {
+                                  size_t i, uint64_t signal, uint64_t head, uint64_t node,
+                                  size_t& steps) {
   auto tgid = s.U32(i, static_cast<int64_t>(l.tgid.offset));
   if (!tgid) return std::nullopt;
   bool self = false;
   uint32_t n = 0;
-  WalkEnd end = WalkList(mem, signal + head, kMaxGroup, [&](uint64_t at) -> Status {
+  if (steps >= kMaxSteps) return std::nullopt;
+  WalkEnd end = WalkList(mem, signal + head, std::min(kMaxGroup, kMaxSteps - steps),
+                         [&](uint64_t at) -> Status {
+    ++steps;
     uint64_t task = at - node;
     self |= task == s.task[i];
     VMEMFS_ASSIGN_OR_RETURN(uint64_t t, mem.Unsigned(task + l.tgid.offset, 4));
@@ -53,12 +62,12 @@ std::optional<uint32_t> GroupSize(KernelMemory& mem, const TaskSample& s, const 
 // Every sampled task's ring fits and nr_threads equals its length; all but 1% for a guest
 // that runs while it is read.
 bool RingsFit(KernelMemory& mem, const TaskSample& s, const TaskLayout& l, int64_t sig,
-              uint64_t head, uint64_t node) {
+              uint64_t head, uint64_t node, size_t& steps) {
   const size_t max_bad = s.task.size() / 100;
   size_t bad = 0;
   for (size_t i = 0; i < s.task.size() && bad <= max_bad; ++i) {
     uint64_t signal = *s.U32(i, sig);
-    auto n = GroupSize(mem, s, l, i, signal, head, node);
+    auto n = GroupSize(mem, s, l, i, signal, head, node, steps);
     auto nr = n ? mem.Unsigned(signal + kNrThreads, 4) : Result<uint64_t>(FaultError(signal));
     bad += !nr || *nr != *n || *nr >= kMaxNrThreads;
   }
@@ -72,6 +81,7 @@ Result<InferredThreads> InferThreadLayout32(KernelMemory& mem, const TaskSample&
                                             StaticRange image, uint64_t page_offset) {
   if (s.task.size() < 2) return NotFoundError("fewer than 2 sampled tasks");
   const uint64_t init = s.task[0];
+  size_t steps = 0;
   for (int64_t sig = s.first(); sig + 4 <= s.end(); sig += 4) {
     if (taken.count(sig) || !SignalCandidate(s, sig, image, page_offset)) continue;
     const uint64_t init_signals = *s.U32(0, sig);
@@ -83,7 +93,7 @@ Result<InferredThreads> InferThreadLayout32(KernelMemory& mem, const TaskSample&
       if (node + 8 > static_cast<uint64_t>(s.end()) || taken.count(static_cast<int64_t>(node))) {
         continue;
       }
-      if (!RingsFit(mem, s, l, sig, head, node)) continue;
+      if (!RingsFit(mem, s, l, sig, head, node, steps)) continue;
       InferredThreads out;
       out.signal = static_cast<uint64_t>(sig);
       out.thread_node = node;
@@ -102,7 +112,10 @@ Result<InferredThreads> InferThreadLayout32(KernelMemory& mem, const TaskSample&
       return out;
     }
   }
-  return NotFoundError("no signal/thread_head/thread_node offsets fit the sampled tasks");
+  return NotFoundError(steps >= kMaxSteps
+                           ? "thread rings too long: gave up after visiting " +
+                                 std::to_string(kMaxSteps) + " nodes"
+                           : "no signal/thread_head/thread_node offsets fit the sampled tasks");
 }
 
 }  // namespace vmemfs::vmi::linux_os

@@ -41,7 +41,8 @@ struct StaticRange {  // where init_task's static objects lie (the image's data)
 
 // `layout` must know tasks, pid, tgid (an inferred one); `taken` holds task_struct offsets
 // already given to other members. kNotFound when no offset fits (an unreadable object counts
-// as not fitting). Reads are bounded: 512 bytes of signal_struct, 4096 threads per group.
+// as not fitting). Reads are bounded: 512 bytes of signal_struct, 4096 threads per group,
+// 4 Mi ring nodes in all.
 Result<InferredThreads> InferThreadLayout32(KernelMemory& mem, const TaskSample& sample,
                                             const TaskLayout& layout,
                                             const std::set<int64_t>& taken, StaticRange image,
