@@ -234,38 +234,6 @@ TEST_P(Linux32GuestTest, ProcessesCommsParentsAndCmdlinesAreTheGuestsOwn) {
   }
 }
 
-struct TaskRow {
-  std::string uid, gid;  // real effective saved fs, space-separated
-  std::string threads;
-  std::vector<int> tids;  // ascending
-};
-
-// tasks.tsv (pstruth.c tasks): pid uid gid threads tids; empty when the guest's image predates
-// it.
-std::map<int, TaskRow> TruthTasks(const std::string& guest) {
-  std::ifstream in(GuestDir(guest) + "/truth/tasks.tsv");
-  std::string line;
-  std::getline(in, line);  // header
-  std::map<int, TaskRow> rows;
-  while (std::getline(in, line)) {
-    std::vector<std::string> f;
-    std::stringstream ss(line);
-    std::string field;
-    while (std::getline(ss, field, '\t')) f.push_back(field);
-    if (f.size() != 5) continue;
-    TaskRow r{f[1], f[2], f[3], {}};
-    std::istringstream tids(f[4]);
-    for (int tid; tids >> tid;) r.tids.push_back(tid);
-    rows[std::stoi(f[0])] = r;
-  }
-  return rows;
-}
-
-std::string Spaced(std::string s) {
-  std::replace(s.begin(), s.end(), '\t', ' ');
-  return s;
-}
-
 // Credentials and threads from inferred offsets: for every process the guest listed that is
 // still there (same comm), the real ids and thread count of ps.tsv, and, from tasks.tsv, all
 // four uids and gids and the thread ids: task/ lists exactly them, each thread with its own
@@ -288,21 +256,8 @@ TEST_P(Linux32GuestTest, CredentialsAndThreadsAreTheGuestsOwn) {
     ++checked;
     auto task = tasks.find(pid);
     if (task == tasks.end()) continue;
-    const TaskRow& t = task->second;
-    EXPECT_EQ(Spaced(StatusField(status, "Uid")), t.uid) << pid;
-    EXPECT_EQ(Spaced(StatusField(status, "Gid")), t.gid) << pid;
-    std::vector<int> tids;
-    for (const auto& e : std::filesystem::directory_iterator(vm(dir + "task"))) {
-      tids.push_back(std::stoi(e.path().filename()));
-    }
-    std::sort(tids.begin(), tids.end());
-    EXPECT_EQ(tids, t.tids) << pid;
-    for (int tid : tids) {
-      std::string s = ReadFile(vm(dir + "task/" + std::to_string(tid) + "/status"));
-      EXPECT_EQ(StatusField(s, "Pid"), std::to_string(tid)) << pid;
-      EXPECT_EQ(StatusField(s, "Tgid"), std::to_string(pid)) << tid;
-      EXPECT_EQ(Spaced(StatusField(s, "Uid")), t.uid) << tid;
-    }
+    const TruthTask& t = task->second;
+    ExpectTaskIs(vm(dir), pid, t);
     non_root += t.uid != "0 0 0 0";
     multi += t.tids.size() > 1;
   }

@@ -169,6 +169,32 @@ TEST_P(LinuxGuestTest, StatusAndCmdlineMatchForUserProcesses) {
   EXPECT_GT(checked, 300);
 }
 
+// Every process still there (same comm) has the guest's four uids and gids, thread count and
+// thread ids (task/), one of them (tools/guest/threads.c) 4 threads with non-root ids.
+TEST_P(LinuxGuestTest, CredentialsAndThreadsAreTheGuestsOwn) {
+  auto tasks = TruthTasks(GetParam().guest);
+  if (tasks.empty()) {
+    GTEST_SKIP() << "no truth/tasks.tsv: the guest runs an image from before the threads helper "
+                    "(re-prepare the guests)";
+  }
+  int checked = 0, non_root = 0, multi = 0;
+  for (const auto& [pid, t] : tasks) {
+    std::string dir = "proc/" + std::to_string(pid);
+    auto row = truth_.find(pid);
+    if (row == truth_.end() || !std::filesystem::exists(vm(dir + "/comm")) ||
+        TrimNewline(ReadFile(vm(dir + "/comm"))) != row->second.comm) {
+      continue;  // exited since the truth was printed (pstruth, init's subshells)
+    }
+    ExpectTaskIs(vm(dir), pid, t);
+    ++checked;
+    non_root += t.uid != "0 0 0 0";
+    multi += t.tids.size() > 1;
+  }
+  EXPECT_GT(checked, 300);
+  EXPECT_GE(non_root, 1) << "the threads helper's ids";
+  EXPECT_GE(multi, 1) << "the threads helper's threads";
+}
+
 TEST_P(LinuxGuestTest, MapsEqualTheGuestsLineForLine) {
   int checked = 0;
   for (const auto& e :

@@ -1,6 +1,7 @@
 #include "mount_fixture.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -11,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -279,6 +281,62 @@ std::map<int, std::map<std::string, uint64_t>> TruthRegisters(const std::string&
   std::string name, hex;
   while (in >> cpu >> name >> hex) regs[cpu][name] = std::stoull(hex, nullptr, 16);
   return regs;
+}
+
+std::map<int, TruthTask> TruthTasks(const std::string& guest) {
+  std::ifstream in(GuestDir(guest) + "/truth/tasks.tsv");
+  std::string line;
+  std::getline(in, line);  // header
+  std::map<int, TruthTask> rows;
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    std::string field;
+    while (std::getline(ss, field, '\t')) f.push_back(field);
+    if (f.size() != 5) continue;
+    TruthTask t{f[1], f[2], f[3], {}};
+    std::istringstream tids(f[4]);
+    for (int tid; tids >> tid;) t.tids.push_back(tid);
+    rows[std::stoi(f[0])] = t;
+  }
+  return rows;
+}
+
+namespace {
+
+// The value of status line `key` with its tabs as spaces ("" when absent).
+std::string StatusIds(const std::string& status, const std::string& key) {
+  std::istringstream in(status);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(key + ":\t", 0) != 0) continue;
+    line = line.substr(key.size() + 2);
+    std::replace(line.begin(), line.end(), '\t', ' ');
+    return line;
+  }
+  return "";
+}
+
+}  // namespace
+
+void ExpectTaskIs(const std::string& proc_dir, int pid, const TruthTask& t) {
+  std::string status = ReadFile(proc_dir + "/status");
+  EXPECT_EQ(StatusIds(status, "Uid"), t.uid) << pid;
+  EXPECT_EQ(StatusIds(status, "Gid"), t.gid) << pid;
+  EXPECT_EQ(StatusIds(status, "Threads"), t.threads) << pid;
+  std::vector<int> tids;
+  for (const auto& e : std::filesystem::directory_iterator(proc_dir + "/task")) {
+    tids.push_back(std::stoi(e.path().filename()));
+  }
+  std::sort(tids.begin(), tids.end());
+  EXPECT_EQ(tids, t.tids) << pid;
+  for (int tid : tids) {
+    std::string s = ReadFile(proc_dir + "/task/" + std::to_string(tid) + "/status");
+    EXPECT_EQ(StatusIds(s, "Pid"), std::to_string(tid)) << pid;
+    EXPECT_EQ(StatusIds(s, "Tgid"), std::to_string(pid)) << tid;
+    EXPECT_EQ(StatusIds(s, "Uid"), t.uid) << tid;
+    EXPECT_EQ(StatusIds(s, "Gid"), t.gid) << tid;
+  }
 }
 
 uint64_t TruthSymbol(const std::string& guest, const std::string& symbol) {

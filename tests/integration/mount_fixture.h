@@ -85,6 +85,19 @@ std::map<int, std::map<std::string, uint64_t>> TruthRegisters(const std::string&
 // The address of `symbol` in truth/kallsyms.txt (0 if absent).
 uint64_t TruthSymbol(const std::string& guest, const std::string& symbol);
 
+// truth/tasks.tsv (pstruth tasks): each process's ids and threads; empty when the guest's image
+// predates it.
+struct TruthTask {
+  std::string uid, gid;  // real effective saved fs, space-separated
+  std::string threads;   // the Threads: count
+  std::vector<int> tids;  // ascending
+};
+std::map<int, TruthTask> TruthTasks(const std::string& guest);
+// EXPECTs that proc_dir (a mounted ".../proc/<pid>") shows t: status' Uid, Gid (all four ids)
+// and Threads, and task/ lists exactly t.tids, each thread with its own Pid, the group's Tgid
+// and the same ids.
+void ExpectTaskIs(const std::string& proc_dir, int pid, const TruthTask& t);
+
 }  // namespace vmemfs::testing
 
 #endif  // VMEMFS_TESTS_INTEGRATION_MOUNT_FIXTURE_H_
