@@ -24,11 +24,13 @@ struct Cred {
   bool root_only;  // init_cred or a kernel thread's: all ids 0
 };
 
-// real_cred/cred at `off`: equal in init_task and pointing into the image (not at init_task),
-// direct-map pointers elsewhere, equal in at least 90% of the tasks.
+// real_cred/cred at `off`: equal in init_task and pointing into the image (not into
+// init_task: an empty list_head points at itself), direct-map pointers elsewhere, equal in at
+// least 90% of the tasks.
 bool PairCandidate(const TaskSample& s, int64_t off, StaticRange image, uint64_t page_offset) {
   auto real = s.U32(0, off), eff = s.U32(0, off + 4);
-  if (!real || !eff || *real != *eff || !In(*real, image) || *real == s.task[0]) return false;
+  if (!real || !eff || *real != *eff || !In(*real, image)) return false;
+  if (*real >= s.task[0] && *real < s.task[0] + s.end()) return false;
   size_t equal = 0;
   for (size_t i = 1; i < s.task.size(); ++i) {
     real = s.U32(i, off), eff = s.U32(i, off + 4);
@@ -40,7 +42,8 @@ bool PairCandidate(const TaskSample& s, int64_t off, StaticRange image, uint64_t
   return equal * 10 >= (s.task.size() - 1) * 9;
 }
 
-// The first bytes of each task's real_cred; nullopt when one is unreadable.
+// The first bytes of each task's real_cred; nullopt when one is unreadable or does not start
+// with a usage count (most wrong candidates stop at the first task).
 std::optional<std::vector<Cred>> ReadCreds(KernelMemory& mem, const TaskSample& s,
                                            const TaskLayout& l, int64_t off) {
   std::vector<Cred> creds;
@@ -48,7 +51,8 @@ std::optional<std::vector<Cred>> ReadCreds(KernelMemory& mem, const TaskSample& 
     Cred c{};
     auto mm = s.U32(i, static_cast<int64_t>(l.mm));
     c.root_only = i == 0 || (mm && *mm == 0);
-    if (!mem.Read(*s.U32(i, off), std::as_writable_bytes(std::span(c.w))).ok()) {
+    if (!mem.Read(*s.U32(i, off), std::as_writable_bytes(std::span(c.w))).ok() ||
+        c.w[0] < 1 || c.w[0] >= kMaxUsage) {
       return std::nullopt;
     }
     creds.push_back(c);
@@ -64,7 +68,6 @@ std::optional<uint64_t> FindIds(const std::vector<Cred>& creds) {
                            [](const Cred& c) { return c.w[3] == kCredMagic; });
   const uint64_t at = debug ? 16 : 4;
   for (const Cred& c : creds) {
-    if (c.w[0] < 1 || c.w[0] >= kMaxUsage) return std::nullopt;
     for (uint64_t k = 0; k < 8; ++k) {
       uint32_t id = c.w[at / 4 + k];
       if (id == kInvalidId || (c.root_only && id != 0)) return std::nullopt;

@@ -85,11 +85,13 @@ Result<InferredThreads> InferThreadLayout32(KernelMemory& mem, const TaskSample&
   for (int64_t sig = s.first(); sig + 4 <= s.end(); sig += 4) {
     if (taken.count(sig) || !SignalCandidate(s, sig, image, page_offset)) continue;
     const uint64_t init_signals = *s.U32(0, sig);
+    uint32_t words[kMaxHead / 4];
+    if (!mem.Read(init_signals, std::as_writable_bytes(std::span(words))).ok()) continue;
     for (int64_t head = 0; head < kMaxHead; head += 4) {
       // init_signals' ring holds init_task alone: its first node is init_task.thread_node.
-      auto next = mem.Pointer(init_signals + head);
-      if (!next || *next < init || *next % 4 != 0) continue;
-      const uint64_t node = *next - init;
+      const uint64_t next = words[head / 4];
+      if (next < init || next % 4 != 0) continue;
+      const uint64_t node = next - init;
       if (node + 8 > static_cast<uint64_t>(s.end()) || taken.count(static_cast<int64_t>(node))) {
         continue;
       }
