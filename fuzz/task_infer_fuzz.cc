@@ -54,7 +54,10 @@ void Run(const uint8_t* data, size_t size) {
   Require(tasks->size() <= limits.max_tasks);
   VmaInferInput vin{kPageOffset, 0, {}, {}};
   for (const Task& t : *tasks) {
-    Require(t.comm.size() < 16 && t.threads.size() == 1);
+    // Threads beyond the leader only where their offsets were inferred, within the cap.
+    Require(t.comm.size() < 16 &&
+            t.threads.size() <= (l.threads ? limits.max_threads_per_process + 1 : 1));
+    Require(t.has_ids == l.creds && t.has_threads == l.threads);
     if (inferred->vma_ranges && t.mm != 0) {
       vin.ranges = *inferred->vma_ranges;
       auto mm = ReadMmInfo(mem, l, t);

@@ -12,8 +12,8 @@
 namespace vmemfs::vmi::linux_os {
 namespace {
 
-constexpr uint64_t kCredBytes = 64;        // usage, the debug words and the ids fit in these
-constexpr uint32_t kMaxUsage = 1 << 24;    // a count, never an address
+constexpr uint64_t kCredBytes = 64;      // usage, the debug words and the ids fit in these
+constexpr uint32_t kMaxUsage = 1 << 24;  // a count, never an address
 constexpr uint32_t kInvalidId = 0xffffffff;
 constexpr uint32_t kCredMagic = 0x43736564;  // CONFIG_DEBUG_CREDENTIALS' cred.magic
 
@@ -51,8 +51,8 @@ std::optional<std::vector<Cred>> ReadCreds(KernelMemory& mem, const TaskSample& 
     Cred c{};
     auto mm = s.U32(i, static_cast<int64_t>(l.mm));
     c.root_only = i == 0 || (mm && *mm == 0);
-    if (!mem.Read(*s.U32(i, off), std::as_writable_bytes(std::span(c.w))).ok() ||
-        c.w[0] < 1 || c.w[0] >= kMaxUsage) {
+    if (!mem.Read(*s.U32(i, off), std::as_writable_bytes(std::span(c.w))).ok() || c.w[0] < 1 ||
+        c.w[0] >= kMaxUsage) {
       return std::nullopt;
     }
     creds.push_back(c);
@@ -64,8 +64,8 @@ std::optional<std::vector<Cred>> ReadCreds(KernelMemory& mem, const TaskSample& 
 // every cred has CRED_MAGIC at 12. Then eight ids, none -1, all 0 where only root runs; no
 // other offset is tried (a shifted window of zeros would fit too).
 std::optional<uint64_t> FindIds(const std::vector<Cred>& creds) {
-  bool debug = std::all_of(creds.begin(), creds.end(),
-                           [](const Cred& c) { return c.w[3] == kCredMagic; });
+  bool debug =
+      std::all_of(creds.begin(), creds.end(), [](const Cred& c) { return c.w[3] == kCredMagic; });
   const uint64_t at = debug ? 16 : 4;
   for (const Cred& c : creds) {
     for (uint64_t k = 0; k < 8; ++k) {
@@ -78,9 +78,9 @@ std::optional<uint64_t> FindIds(const std::vector<Cred>& creds) {
 
 }  // namespace
 
-Result<InferredCreds> InferCredLayout32(KernelMemory& mem, const TaskSample& s,
-                                        const TaskLayout& l, const std::set<int64_t>& taken,
-                                        StaticRange image, uint64_t page_offset) {
+Result<InferredCreds> InferCredLayout32(KernelMemory& mem, const TaskSample& s, const TaskLayout& l,
+                                        const std::set<int64_t>& taken, StaticRange image,
+                                        uint64_t page_offset) {
   if (s.task.size() < 2) return NotFoundError("fewer than 2 sampled tasks");
   std::vector<InferredCreds> found;
   for (int64_t off = s.first(); off + 8 <= s.end() && found.size() < 2; off += 4) {
@@ -106,7 +106,8 @@ Result<InferredCreds> InferCredLayout32(KernelMemory& mem, const TaskSample& s,
            fmt::format("real_cred {} cred {} cred.uid {}", Hex(c.real_cred), Hex(c.real_cred + 4),
                        Hex(c.ids[kUid])),
            fmt::format("inferred on {} tasks: adjacent real_cred = cred (init_cred in the "
-                       "image, slab pointers elsewhere); ids after the usage count (and the debug words where CRED_MAGIC is), none -1, "
+                       "image, slab pointers elsewhere); ids after the usage count (and the debug "
+                       "words where CRED_MAGIC is), none -1, "
                        "all 0 in init_cred and kernel threads; the only pair that fits",
                        s.task.size())};
   return c;

@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <optional>
-#include <string>
 #include <set>
+#include <string>
 
 #include "base/hex.h"
 #include "vmi/linux/list_walk.h"
@@ -13,9 +13,9 @@
 namespace vmemfs::vmi::linux_os {
 namespace {
 
-constexpr int64_t kMaxHead = 512;         // signal_struct.thread_head within its first bytes
-constexpr size_t kMaxGroup = 4096;        // threads per group walked while inferring
-constexpr uint64_t kNrThreads = 8;        // sigcnt, live, nr_threads
+constexpr int64_t kMaxHead = 512;   // signal_struct.thread_head within its first bytes
+constexpr size_t kMaxGroup = 4096;  // threads per group walked while inferring
+constexpr uint64_t kNrThreads = 8;  // sigcnt, live, nr_threads
 constexpr uint32_t kMaxNrThreads = 1 << 22;
 // Ring nodes visited over all candidates: a hostile guest could otherwise lay long fake rings
 // behind every candidate offset.
@@ -45,16 +45,16 @@ std::optional<uint32_t> GroupSize(KernelMemory& mem, const TaskSample& s, const 
   bool self = false;
   uint32_t n = 0;
   if (steps >= kMaxSteps) return std::nullopt;
-  WalkEnd end = WalkList(mem, signal + head, std::min(kMaxGroup, kMaxSteps - steps),
-                         [&](uint64_t at) -> Status {
-    ++steps;
-    uint64_t task = at - node;
-    self |= task == s.task[i];
-    VMEMFS_ASSIGN_OR_RETURN(uint64_t t, mem.Unsigned(task + l.tgid.offset, 4));
-    if (t != *tgid) return BadDataError("a thread of another group");
-    ++n;
-    return Status();
-  });
+  WalkEnd end = WalkList(
+      mem, signal + head, std::min(kMaxGroup, kMaxSteps - steps), [&](uint64_t at) -> Status {
+        ++steps;
+        uint64_t task = at - node;
+        self |= task == s.task[i];
+        VMEMFS_ASSIGN_OR_RETURN(uint64_t t, mem.Unsigned(task + l.tgid.offset, 4));
+        if (t != *tgid) return BadDataError("a thread of another group");
+        ++n;
+        return Status();
+      });
   if (!end.status.ok() || !self) return std::nullopt;
   return n;
 }
@@ -101,16 +101,16 @@ Result<InferredThreads> InferThreadLayout32(KernelMemory& mem, const TaskSample&
       out.thread_node = node;
       out.signal_thread_head = static_cast<uint64_t>(head);
       out.signal_nr_threads = {kNrThreads, 4};
-      out.how = {"thread-offsets",
-                 fmt::format("signal {} thread_node {} signal.thread_head {} "
-                             "signal.nr_threads {}",
-                             Hex(out.signal), Hex(node), Hex(out.signal_thread_head),
-                             Hex(kNrThreads)),
-                 fmt::format("inferred on {} tasks: signal distinct per process (init_signals "
-                             "in the image); its thread_head ring through thread_node holds "
-                             "the tasks of the group's tgid, the task among them; nr_threads "
-                             "(signal's third int) = the ring's length",
-                             s.task.size())};
+      out.how = {
+          "thread-offsets",
+          fmt::format("signal {} thread_node {} signal.thread_head {} "
+                      "signal.nr_threads {}",
+                      Hex(out.signal), Hex(node), Hex(out.signal_thread_head), Hex(kNrThreads)),
+          fmt::format("inferred on {} tasks: signal distinct per process (init_signals "
+                      "in the image); its thread_head ring through thread_node holds "
+                      "the tasks of the group's tgid, the task among them; nr_threads "
+                      "(signal's third int) = the ring's length",
+                      s.task.size())};
       return out;
     }
   }

@@ -32,7 +32,7 @@ struct InferredThreads {
   uint64_t thread_node = 0;         // task_struct.thread_node
   uint64_t signal_thread_head = 0;  // signal_struct.thread_head
   Field signal_nr_threads;
-  Fact how;                         // "thread-offsets"
+  Fact how;  // "thread-offsets"
 };
 
 struct StaticRange {  // where init_task's static objects lie (the image's data)
