@@ -577,7 +577,8 @@ TEST_P(Linux32LibvirtTest, DiscoveryAndProcessesOfARunningDomain) {
   EXPECT_EQ(markers, 12);
 }
 
-INSTANTIATE_TEST_SUITE_P(Guests, Linux32LibvirtTest, ::testing::Values("pae", "legacy32"));
+INSTANTIATE_TEST_SUITE_P(Guests, Linux32LibvirtTest, ::testing::Values("pae", "legacy32"),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace vmemfs::testing
