@@ -400,9 +400,9 @@ class GdbDriver final : public Driver {
     std::string xml;
     const size_t chunk = std::max<size_t>(64, remote_->packet_size() - 16);
     for (;;) {
-      VMEMFS_ASSIGN_OR_RETURN(
-          std::string reply, remote_->Command("qXfer:features:read:target.xml:" +
-                                              HexNumber(xml.size()) + "," + HexNumber(chunk)));
+      VMEMFS_ASSIGN_OR_RETURN(std::string reply,
+                              remote_->Command("qXfer:features:read:target.xml:" +
+                                               HexNumber(xml.size()) + "," + HexNumber(chunk)));
       if (reply.empty() || (reply[0] != 'm' && reply[0] != 'l')) {
         return BadDataError(remote_->name() + ": bad reply to reading target.xml");
       }

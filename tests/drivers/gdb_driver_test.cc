@@ -107,8 +107,9 @@ class QemuLikeStub {
     }
     if (p == "\x03") return "";
     if (p.rfind("qSupported", 0) == 0) {
-      return rsp::Frame(arch_ == StubArch::kNone ? "PacketSize=100;vContSupported+"
-                                                 : "PacketSize=100;qXfer:features:read+;vContSupported+");
+      return rsp::Frame(arch_ == StubArch::kNone
+                            ? "PacketSize=100;vContSupported+"
+                            : "PacketSize=100;qXfer:features:read+;vContSupported+");
     }
     if (p.rfind("qXfer:features:read:target.xml:", 0) == 0) return TargetXml(p);
     if (p == "Qqemu.PhyMemMode:1") return rsp::Frame(phys_mode_ ? "OK" : "");
@@ -143,14 +144,16 @@ class QemuLikeStub {
   // Served in pieces of at most 40 bytes ('m' more, 'l' last), as a stub with a small packet
   // size would.
   std::string TargetXml(const std::string& p) {
-    const std::string name = arch_ == StubArch::kI386   ? "i386"
-                             : arch_ == StubArch::kArm  ? "aarch64"
-                                                        : "i386:x86-64";
-    const std::string xml = "<?xml version=\"1.0\"?><!DOCTYPE target SYSTEM \"gdb-target.dtd\">"
-                            "<target><architecture>" + name +
-                            "</architecture><xi:include href=\"x.xml\"/></target>";
+    const std::string name = arch_ == StubArch::kI386  ? "i386"
+                             : arch_ == StubArch::kArm ? "aarch64"
+                                                       : "i386:x86-64";
+    const std::string xml =
+        "<?xml version=\"1.0\"?><!DOCTYPE target SYSTEM \"gdb-target.dtd\">"
+        "<target><architecture>" +
+        name + "</architecture><xi:include href=\"x.xml\"/></target>";
     uint64_t off = 0, len = 0;
-    if (std::sscanf(p.c_str() + p.rfind(':') + 1, "%lx,%lx", &off, &len) != 2) return rsp::Frame("E01");
+    if (std::sscanf(p.c_str() + p.rfind(':') + 1, "%lx,%lx", &off, &len) != 2)
+      return rsp::Frame("E01");
     if (off >= xml.size()) return rsp::Frame("l");
     const std::string piece = xml.substr(off, std::min<uint64_t>(len, 40));
     return rsp::Frame((off + piece.size() < xml.size() ? "m" : "l") + piece);

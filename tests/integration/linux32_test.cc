@@ -363,16 +363,15 @@ TEST_P(Linux32GuestTest, InfoSaysHowTheTaskListWasFound) {
       << "no walk errors: " << info;
 }
 
-INSTANTIATE_TEST_SUITE_P(Guests, Linux32GuestTest,
-                         ::testing::Values(Param{"pae", "raw.mem"}, Param{"legacy32", "raw.mem"},
-                                           Param{"pae", "core.elf"},
-                                           Param{"legacy32", "core.elf"}, Param{"pae", "lime"},
-                                           Param{"legacy32", "lime"}),
-                         [](const auto& info) {
-                           const std::string& f = info.param.file;
-                           return info.param.guest + "_" +
-                                  (f == "raw.mem" ? "raw" : f == "lime" ? "lime" : "elf");
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Guests, Linux32GuestTest,
+    ::testing::Values(Param{"pae", "raw.mem"}, Param{"legacy32", "raw.mem"},
+                      Param{"pae", "core.elf"}, Param{"legacy32", "core.elf"}, Param{"pae", "lime"},
+                      Param{"legacy32", "lime"}),
+    [](const auto& info) {
+      const std::string& f = info.param.file;
+      return info.param.guest + "_" + (f == "raw.mem" ? "raw" : f == "lime" ? "lime" : "elf");
+    });
 
 // The running 32-bit guests through QMP (qemu:) and through QEMU's GDB stub (gdb:, which
 // speaks i386 registers there and stops the VM for each batch of reads): the same discovery on
@@ -418,8 +417,8 @@ TEST_P(Linux32LiveTest, RunningGuestsProcessesAndMarkers) {
   ASSERT_EQ(InfoValue(info, "types"), "inferred") << info;
   EXPECT_EQ(InfoValue(info, "page-mode"), GetParam().guest) << info;
   EXPECT_EQ(InfoValue(info, "pointer-size"), "4") << info;
-  EXPECT_EQ(InfoValue(info, "kernel-release"),
-            TrimNewline(ReadFile(dir_ + "/truth/uname.txt"))) << info;
+  EXPECT_EQ(InfoValue(info, "kernel-release"), TrimNewline(ReadFile(dir_ + "/truth/uname.txt")))
+      << info;
   std::ifstream in(dir_ + "/truth/markers.txt");
   std::string kind_word, kind, hex, text;
   int pid, checked = 0;
@@ -481,7 +480,9 @@ TEST_P(Linux32LiveTest, RegistersEqualQemusInfoRegisters) {
 INSTANTIATE_TEST_SUITE_P(Guests, Linux32LiveTest,
                          ::testing::Values(LiveParam{"pae", "qemu"}, LiveParam{"legacy32", "qemu"},
                                            LiveParam{"pae", "gdb"}, LiveParam{"legacy32", "gdb"}),
-                         [](const auto& info) { return info.param.guest + "_" + info.param.scheme; });
+                         [](const auto& info) {
+                           return info.param.guest + "_" + info.param.scheme;
+                         });
 
 // A libvirt domain running each i386 guest (tools/libvirt/define-test-domain.sh on the i386
 // image: arch i686, qemu-system-i386), mounted as `vmemfs --libvirt qemu:///system`: the kernel
@@ -496,11 +497,12 @@ class Linux32LibvirtTest : public ::testing::TestWithParam<std::string> {
     name_ = "vmemfs-live32-" + GetParam();
     Undefine();
     tmp_ = std::make_unique<TempDir>();
-    const std::string image = GuestsRoot() + (GetParam() == "pae" ? "/image-686-pae" : "/image-686");
+    const std::string image =
+        GuestsRoot() + (GetParam() == "pae" ? "/image-686-pae" : "/image-686");
     const std::string cpu = GetParam() == "pae" ? "max" : "qemu32";
-    dir_ = LastLine("VMEMFS_START=0 VMEMFS_LIBVIRT_DIR=" + tmp_->path() + " VMEMFS_GUEST_IMAGE=" +
-                    image + " " + Tools() + "define-test-domain.sh " + name_ + " " + cpu +
-                    " 2>/dev/null");
+    dir_ = LastLine("VMEMFS_START=0 VMEMFS_LIBVIRT_DIR=" + tmp_->path() +
+                    " VMEMFS_GUEST_IMAGE=" + image + " " + Tools() + "define-test-domain.sh " +
+                    name_ + " " + cpu + " 2>/dev/null");
     ASSERT_FALSE(dir_.empty()) << "could not define " << name_;
     ASSERT_EQ(system(("virsh -q -c qemu:///system start " + name_ + " >/dev/null").c_str()), 0);
   }
