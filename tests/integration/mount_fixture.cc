@@ -11,10 +11,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -94,6 +96,30 @@ std::string InfoValue(const std::string& text, const std::string& key) {
 std::string TrimNewline(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
   return s;
+}
+
+bool WriteLime(const std::string& path, const std::string& source,
+               const std::vector<std::pair<uint64_t, uint64_t>>& ranges) {
+  std::ofstream out(path, std::ios::binary);
+  constexpr size_t kChunk = 4 << 20;
+  for (const auto& [start, end] : ranges) {
+    if (end <= start) return false;
+    struct {
+      uint32_t magic = 0x4C694D45, version = 1;
+      uint64_t start, end, reserved = 0;
+    } header;
+    static_assert(sizeof header == 32);
+    header.start = start;
+    header.end = end - 1;  // inclusive
+    out.write(reinterpret_cast<const char*>(&header), sizeof header);
+    for (uint64_t at = start; at < end; at += kChunk) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(kChunk, end - at));
+      const std::string bytes = PreadAt(source, at, n);
+      if (bytes.size() != n) return false;
+      out.write(bytes.data(), static_cast<std::streamsize>(n));
+    }
+  }
+  return static_cast<bool>(out.flush());
 }
 
 TempDir::TempDir() {
@@ -270,6 +296,14 @@ std::string HmpCommand(const std::string& socket_path, const std::string& comman
     }
   }
   return out;
+}
+
+std::string QemuStatus(const std::string& guest_dir) {
+  const std::string reply =
+      QmpCommand(guest_dir + "/qmp-test.sock", "{\"execute\": \"query-status\"}");
+  std::smatch m;
+  if (std::regex_search(reply, m, std::regex("\"status\": \"([a-z-]+)\""))) return m[1];
+  return reply;
 }
 
 std::map<int, std::map<std::string, uint64_t>> TruthRegisters(const std::string& guest) {
