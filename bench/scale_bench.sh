@@ -5,31 +5,22 @@
 #   2. the daemon's RssFile right after mounting the 4 GiB snapshot, and after step 1's work;
 #   3. live (qemu:, the running guests): mount + `ls proc` + every comm, best of 3;
 #   4. the GDB stub (gdb:unix:), 256 MiB guest: the same, once (every read stops the VM).
-# Usage: bench/scale_bench.sh [--build DIR] [--work DIR] [--procs N] [--arch x86_64|i386]
+# Usage: bench/scale_bench.sh [--build DIR] [--work DIR] [--procs N]
 # Boots two guests (256 MiB and 4 GiB, N extra processes, default 300) the first time and
 # snapshots them; later runs reuse both. Needs root. Stops its guests and unmounts on exit.
-# --arch i386: Debian's 686-pae kernel under qemu-system-i386 (its 4 GiB of RAM mostly
-# highmem), in WORK=/tmp/vmemfs-bench/scale-i386 unless --work is given.
 set -euo pipefail
 readonly REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="${REPO}/build-release"
-WORK=""
+WORK=/tmp/vmemfs-bench/scale
 PROCS=300
-ARCH=x86_64
 while (($#)); do
   case "$1" in
     --build) BUILD="$2"; shift 2 ;;
     --work) WORK="$2"; shift 2 ;;
     --procs) PROCS="$2"; shift 2 ;;
-    --arch) ARCH="$2"; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
-case "$ARCH" in
-  x86_64) CPU=qemu64 FLAVOUR=cloud-amd64 WORK="${WORK:-/tmp/vmemfs-bench/scale}" ;;
-  i386) CPU=max FLAVOUR=686-pae WORK="${WORK:-/tmp/vmemfs-bench/scale-i386}" ;;
-  *) echo "--arch: x86_64 or i386" >&2; exit 2 ;;
-esac
 VMEMFS="${BUILD}/src/vmemfs"
 GUEST_PY="${REPO}/tools/guest/guest.py"
 MNT="${WORK}/mnt"
@@ -49,11 +40,10 @@ ratio() { echo "scale=2; $1 / $2" | bc; }
 
 # Both guests: booted (kept running for the live part) and snapshotted once.
 declare -A MEM=([small]=256 [big]=4096)
-[[ -d "${WORK}/image" ]] || "${REPO}/tools/guest/build-guest.sh" "${WORK}/image" "$FLAVOUR" >&2
 for g in small big; do
   dir="${WORK}/$g"
   if ! python3 "$GUEST_PY" cont --dir "$dir" >/dev/null 2>&1; then
-    python3 "$GUEST_PY" boot --dir "$dir" --cpu "$CPU" --mem "${MEM[$g]}" --extra "$PROCS" \
+    python3 "$GUEST_PY" boot --dir "$dir" --cpu qemu64 --mem "${MEM[$g]}" --extra "$PROCS" \
       --kernel-dir "${WORK}/image" --timeout 600 >&2
   fi
   [[ -s "${dir}/raw.mem" ]] || python3 "$GUEST_PY" snapshot --dir "$dir" >&2

@@ -156,7 +156,9 @@ TEST_P(LinuxGuestTest, StatusAndCmdlineMatchForUserProcesses) {
     // The truth was printed at boot, the snapshot taken later: a process that was running then
     // (a marker still planting) may sleep now; sleepers stay asleep.
     std::string state = StatusField(status, "State").substr(0, 1);
-    if (row.state != "R" && state != "R") EXPECT_EQ(state, row.state) << pid;
+    if (row.state != "R" && state != "R") {
+      EXPECT_EQ(state, row.state) << pid;
+    }
     EXPECT_EQ(StatusField(status, "PPid"), std::to_string(row.ppid)) << pid;
     EXPECT_EQ(StatusField(status, "Tgid"), std::to_string(row.tgid)) << pid;
     EXPECT_EQ(StatusField(status, "Uid").substr(0, row.uid.size() + 1), row.uid + "\t") << pid;
