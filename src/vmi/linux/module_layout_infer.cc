@@ -22,9 +22,15 @@ constexpr uint64_t kPage = 4096;
 constexpr uint64_t kChunk = 1 << 20;
 constexpr uint64_t kWindow = 1024;     // bytes of each struct module read (6.1 i386: 0x240)
 constexpr size_t kMaxHeads = 64;       // candidate heads whose rings are walked
+constexpr size_t kMaxRingsTried = 4;   // rings (longest first) the layout is looked for in
 constexpr size_t kMaxModules = 4096;   // per ring
 constexpr size_t kMaxRingSteps = 1 << 16;  // ring nodes visited over all candidates
 constexpr size_t kMaxSample = 256;     // modules whose struct is read for the inference
+// Reads a hostile image could otherwise multiply: list_heads probed for a back-link, module_use
+// nodes and export entries checked, each over the whole inference.
+constexpr size_t kMaxProbes = 1 << 18;
+constexpr size_t kMaxUseSteps = 1 << 16;
+constexpr size_t kMaxExportChecks = 1 << 18;
 constexpr uint64_t kMaxCoreBytes = 256 << 20;
 constexpr uint32_t kMaxExports = 100'000;
 constexpr uint32_t kMaxSymbols = 500'000;
@@ -86,9 +92,10 @@ Result<std::optional<std::vector<uint64_t>>> ReadRing(KernelMemory& mem,
 
 // list_heads in [start, start + bytes) (bytes <= kChunk) whose next and prev lead out of the
 // image to a struct module that links back: the candidate heads, each with its ring.
+// `probes` counts the list_heads whose links were read (kMaxProbes over all chunks).
 Status ScanChunk(KernelMemory& mem, const ModuleInferInput& in, uint64_t start, uint64_t bytes,
-                 size_t& heads, size_t& steps, std::vector<std::vector<uint64_t>>& rings,
-                 std::vector<uint64_t>& ring_heads) {
+                 size_t& heads, size_t& steps, size_t& probes,
+                 std::vector<std::vector<uint64_t>>& rings, std::vector<uint64_t>& ring_heads) {
   std::vector<uint32_t> w((bytes + 8) / 4);
   auto buf = std::as_writable_bytes(std::span(w));
   VMEMFS_ASSIGN_OR_RETURN(bool ok, mem.ReadIfMapped(start, buf));
@@ -97,12 +104,14 @@ Status ScanChunk(KernelMemory& mem, const ModuleInferInput& in, uint64_t start, 
     VMEMFS_ASSIGN_OR_RETURN(ok, mem.ReadIfMapped(start, std::as_writable_bytes(std::span(w))));
     if (!ok) return Status();
   }
-  for (size_t i = 0; i + 1 < w.size() && i * 4 < bytes && heads < kMaxHeads; ++i) {
+  for (size_t i = 0; i + 1 < w.size() && i * 4 < bytes && heads < kMaxHeads && probes < kMaxProbes;
+       ++i) {
     const uint64_t at = start + i * 4, next = w[i], prev = w[i + 1];
     if (next < in.page_offset || prev < in.page_offset || next % 4 || prev % 4 ||
         InImage(in, next) || InImage(in, prev)) {
       continue;
     }
+    ++probes;
     auto back = mem.Pointer(next + 4);
     auto fwd = mem.Pointer(prev);
     if (!back || !fwd || *back != at || *fwd != at) continue;
@@ -242,9 +251,12 @@ Result<std::optional<uint64_t>> FindKallsyms(KernelMemory& mem, const Mods& m, c
 }
 
 // Every entry of an export table resolves, value and name, into the module's core.
+// `checks` counts the entries read (kMaxExportChecks over the inference).
 Result<bool> ExportsResolve(KernelMemory& mem, const Core& c, size_t i, uint64_t syms,
-                            uint32_t num) {
+                            uint32_t num, size_t& checks) {
   if (syms + uint64_t{num} * kKernelSymbolSize > c.Base(i) + c.Size(i)) return false;
+  if (num > kMaxExportChecks - checks) return false;
+  checks += num;
   std::vector<int32_t> t(num * 3);
   VMEMFS_ASSIGN_OR_RETURN(bool ok, mem.ReadIfMapped(syms, std::as_writable_bytes(std::span(t))));
   for (uint32_t k = 0; ok && k < num; ++k) {
@@ -268,6 +280,7 @@ Result<bool> ExportsResolve(KernelMemory& mem, const Core& c, size_t i, uint64_t
 Result<std::optional<std::pair<uint64_t, uint64_t>>> FindExports(KernelMemory& mem, const Mods& m,
                                                                   const Core& c) {
   using Found = std::optional<std::pair<uint64_t, uint64_t>>;
+  size_t checks = 0;
   for (uint64_t y = kName + kNameSize; y + 12 <= c.off; y += 4) {
     for (uint64_t gap : {8, 4}) {  // crcs between (CONFIG_MODVERSIONS) or not
       bool ok = true, some = false;
@@ -282,7 +295,7 @@ Result<std::optional<std::pair<uint64_t, uint64_t>>> FindExports(KernelMemory& m
       for (size_t i = 0; i < m.size() && ok; ++i) {
         uint32_t syms = m.At(i, y), num = m.At(i, y + gap);
         if (num == 0) continue;
-        VMEMFS_ASSIGN_OR_RETURN(ok, ExportsResolve(mem, c, i, syms, num));
+        VMEMFS_ASSIGN_OR_RETURN(ok, ExportsResolve(mem, c, i, syms, num, checks));
       }
       if (ok) return Found(std::pair{y, y + gap});
     }
@@ -292,10 +305,14 @@ Result<std::optional<std::pair<uint64_t, uint64_t>>> FindExports(KernelMemory& m
 
 // A module_use list of module `i` at `list`: empty (pointing at itself) or uses naming the
 // module as `self_at` (kUseTarget on source_list, kUseSource on target_list) and a listed
-// module at the other end. Counts the uses seen.
+// module at the other end. Counts the uses seen; `steps` the nodes visited (kMaxUseSteps
+// over the inference).
 Result<bool> UsesFit(KernelMemory& mem, const Mods& m, size_t i, uint64_t list, uint64_t node_at,
-                     uint64_t self_at, uint64_t other_at, size_t& links) {
-  WalkEnd end = WalkList(mem, list, kMaxUsers, [&](uint64_t node) -> Status {
+                     uint64_t self_at, uint64_t other_at, size_t& links, size_t& steps) {
+  if (steps >= kMaxUseSteps) return false;
+  WalkEnd end = WalkList(mem, list, std::min(kMaxUsers, kMaxUseSteps - steps),
+                         [&](uint64_t node) -> Status {
+    ++steps;
     uint64_t use = node - node_at;
     VMEMFS_ASSIGN_OR_RETURN(uint64_t self, mem.Pointer(use + self_at));
     VMEMFS_ASSIGN_OR_RETURN(uint64_t other, mem.Pointer(use + other_at));
@@ -310,6 +327,7 @@ Result<bool> UsesFit(KernelMemory& mem, const Mods& m, size_t i, uint64_t list, 
 // of source_list and counts the module_use links that confirm it.
 Result<std::optional<uint64_t>> FindUnload(KernelMemory& mem, const Mods& m, const Core& c,
                                            uint64_t from, size_t& links) {
+  size_t steps = 0;
   for (uint64_t s = from; m.Fits(s + 24); s += 4) {
     bool ok = true;
     for (size_t i = 0; i < m.size() && ok; ++i) {
@@ -327,10 +345,10 @@ Result<std::optional<uint64_t>> FindUnload(KernelMemory& mem, const Mods& m, con
     size_t seen = 0;
     for (size_t i = 0; i < m.size() && ok; ++i) {
       const uint64_t a = m.addr[i];
-      VMEMFS_ASSIGN_OR_RETURN(ok, UsesFit(mem, m, i, a + s, 0, kUseTarget, kUseSource, seen));
+      VMEMFS_ASSIGN_OR_RETURN(ok, UsesFit(mem, m, i, a + s, 0, kUseTarget, kUseSource, seen, steps));
       if (ok) {
         VMEMFS_ASSIGN_OR_RETURN(
-            ok, UsesFit(mem, m, i, a + s + 8, kUseTargetList, kUseSource, kUseTarget, seen));
+            ok, UsesFit(mem, m, i, a + s + 8, kUseTargetList, kUseSource, kUseTarget, seen, steps));
       }
     }
     if (ok) {
@@ -358,18 +376,20 @@ std::optional<uint64_t> FindInit(const Mods& m, const Core& c, uint64_t page_off
 }  // namespace
 
 Result<InferredModules> InferModuleLayout32(KernelMemory& mem, const ModuleInferInput& in) {
-  size_t heads = 0, steps = 0;
+  size_t heads = 0, steps = 0, probes = 0;
   std::vector<std::vector<uint64_t>> rings;
   std::vector<uint64_t> ring_heads;
   for (uint64_t off = 0; off < in.search_bytes && heads < kMaxHeads; off += kChunk) {
     VMEMFS_TRY(ScanChunk(mem, in, in.search_start + off,
                          std::min(kChunk, in.search_bytes - off) & ~uint64_t{3}, heads, steps,
-                         rings, ring_heads));
+                         probes, rings, ring_heads));
   }
   if (rings.empty()) {
     return NotFoundError(fmt::format("no list_head in {} bytes after {} leads to a ring of "
-                                     "struct modules (no module loaded?)",
-                                     in.search_bytes, Hex(in.search_start)));
+                                     "struct modules ({})",
+                                     in.search_bytes, Hex(in.search_start),
+                                     probes >= kMaxProbes ? "stopped after 262144 candidates"
+                                                          : "no module loaded?"));
   }
   // The longest ring whose modules all fit the layout.
   std::vector<size_t> order(rings.size());
@@ -377,6 +397,7 @@ Result<InferredModules> InferModuleLayout32(KernelMemory& mem, const ModuleInfer
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t a, size_t b) { return rings[a].size() > rings[b].size(); });
   Status last = NotFoundError("no ring");
+  if (order.size() > kMaxRingsTried) order.resize(kMaxRingsTried);
   for (size_t r : order) {
     VMEMFS_ASSIGN_OR_RETURN(Mods m, ReadMods(mem, rings[r]));
     auto core = FindCore(m, in.page_offset);
