@@ -2,8 +2,8 @@
 // paging) understood from memory alone, raw snapshots without registers and QEMU's ELF dumps
 // with them. Every answer is checked against what the guest printed about itself
 // (tools/guest/README.md). Debian's i386 kernels have neither BTF nor KALLSYMS_ALL: the task
-// list's, VMAs' and files' offsets are inferred from memory; what needs more (modules,
-// credentials, threads) is not expected here (README.md, "32-bit guests").
+// list's, VMAs', files' and modules' offsets are inferred from memory; what needs more
+// (credentials, threads) is not expected here (README.md, "32-bit guests").
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -147,8 +147,7 @@ TEST_P(Linux32GuestTest, KmemAtKernelTextAndBanner) {
   EXPECT_EQ(PreadAt(vm("kmem"), va, banner.size()), banner);
 }
 
-// The core kernel's lines of /proc/kallsyms, each of them (module symbols need the module
-// list, which needs struct layouts).
+// The core kernel's lines of /proc/kallsyms, each of them (the modules' lines: below).
 TEST_P(Linux32GuestTest, EveryKernelKallsymsLineOfTheGuestIsListed) {
   std::set<std::string> ours;
   {
@@ -363,6 +362,64 @@ TEST_P(Linux32GuestTest, InfoSaysHowTheTaskListWasFound) {
       << "no walk errors: " << info;
 }
 
+// /proc/modules as the guest printed it (its modules: tools/guest/build-guest.sh), from the
+// inferred `modules` head and struct module offsets.
+TEST_P(Linux32GuestTest, ProcModulesIsTheGuestsOwn) {
+  std::string truth = ReadFile(GuestDir(GetParam().guest) + "/truth/modules.txt");
+  ASSERT_NE(truth, "") << "the guest loaded no modules";
+  EXPECT_EQ(ReadFile(vm("proc/modules")), truth);
+}
+
+// The modules' lines of /proc/kallsyms: every one of the guest's, and no other.
+TEST_P(Linux32GuestTest, ModuleKallsymsLinesAreTheGuestsOwn) {
+  auto module_lines = [](const std::string& text) {
+    std::multiset<std::string> lines;
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.find("\t[") != std::string::npos) lines.insert(line);
+    }
+    return lines;
+  };
+  auto truth = module_lines(ReadFile(GuestDir(GetParam().guest) + "/truth/kallsyms.txt"));
+  auto ours = module_lines(ReadFile(vm("symbols/kallsyms")));
+  EXPECT_GT(truth.size(), 50u);
+  EXPECT_TRUE(ours == truth) << ours.size() << " lines against the guest's " << truth.size();
+}
+
+// Module symbols' files hold the kernel memory at the symbol, as kmem shows it.
+TEST_P(Linux32GuestTest, ModuleSymbolFilesReadTheirMemory) {
+  std::ifstream truth(GuestDir(GetParam().guest) + "/truth/kallsyms.txt");
+  std::string line;
+  int checked = 0;
+  while (std::getline(truth, line) && checked < 20) {
+    size_t tab = line.find("\t[");
+    if (tab == std::string::npos) continue;
+    std::istringstream fields(line.substr(0, tab));
+    std::string addr, type, name;
+    fields >> addr >> type >> name;
+    if (type != "t" && type != "T") continue;  // code: mapped and non-empty
+    std::string module = line.substr(tab + 2, line.size() - tab - 3);
+    std::string bytes = ReadFile(vm("symbols/modules/" + module + "/" + name));
+    ASSERT_FALSE(bytes.empty()) << line;
+    size_t n = std::min<size_t>(bytes.size(), 64);
+    EXPECT_EQ(bytes.substr(0, n), PreadAt(vm("kmem"), std::stoull(addr, nullptr, 16), n)) << line;
+    ++checked;
+  }
+  EXPECT_EQ(checked, 20);
+}
+
+TEST_P(Linux32GuestTest, InfoSaysHowTheModulesWereFound) {
+  std::string info = ReadFile(vm("info"));
+  EXPECT_NE(InfoValue(info, "modules-head"), "") << info;
+  EXPECT_NE(InfoValue(info, "module-offsets"), "") << info;
+  std::string truth = ReadFile(GuestDir(GetParam().guest) + "/truth/modules.txt");
+  EXPECT_EQ(InfoValue(info, "modules"),
+            std::to_string(std::count(truth.begin(), truth.end(), '\n')))
+      << "a clean walk: " << info;
+  EXPECT_EQ(info.find("partly"), std::string::npos) << info;
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Guests, Linux32GuestTest,
     ::testing::Values(Param{"pae", "raw.mem"}, Param{"legacy32", "raw.mem"},
@@ -431,6 +488,8 @@ TEST_P(Linux32LiveTest, RunningGuestsProcessesAndMarkers) {
     ++checked;
   }
   EXPECT_EQ(checked, 12);
+  // The modules were loaded at boot, before the guest printed them.
+  EXPECT_EQ(ReadFile(g + "/proc/modules"), ReadFile(dir + "/truth/modules.txt"));
   // The helpers map nothing after printing their maps (no MAP command is sent here).
   for (const auto& e : std::filesystem::directory_iterator(dir_ + "/truth/maps")) {
     std::string pid = e.path().stem();
