@@ -489,7 +489,7 @@ TEST_P(Linux32LiveTest, RunningGuestsProcessesAndMarkers) {
   }
   EXPECT_EQ(checked, 12);
   // The modules were loaded at boot, before the guest printed them.
-  EXPECT_EQ(ReadFile(g + "/proc/modules"), ReadFile(dir + "/truth/modules.txt"));
+  EXPECT_EQ(ReadFile(g() + "/proc/modules"), ReadFile(dir_ + "/truth/modules.txt"));
   // The helpers map nothing after printing their maps (no MAP command is sent here).
   for (const auto& e : std::filesystem::directory_iterator(dir_ + "/truth/maps")) {
     std::string pid = e.path().stem();
