@@ -60,6 +60,23 @@ std::vector<std::string> VmemfsArgs(const std::vector<std::string>& args,
   return all;
 }
 
+// Undoes ps.tsv's escapes (\\, \t, \n, \xNN).
+std::string Unescape(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '\\' || i + 1 == s.size()) {
+      out += s[i];
+    } else if (s[i + 1] == 'x' && i + 3 < s.size()) {
+      out += char(std::stoi(s.substr(i + 2, 2), nullptr, 16));
+      i += 3;
+    } else {
+      char c = s[++i];
+      out += c == 't' ? '\t' : c == 'n' ? '\n' : c;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string VmemfsBinary() { return Env("VMEMFS_BIN", VMEMFS_DEFAULT_BIN); }
@@ -324,6 +341,25 @@ uint64_t TruthSymbol(const std::string& guest, const std::string& symbol) {
     if (ls >> addr >> type >> name && name == symbol) return std::stoull(addr, nullptr, 16);
   }
   return 0;
+}
+
+std::map<int, PsRow> TruthPs(const std::string& guest) {
+  std::ifstream in(GuestDir(guest) + "/truth/ps.tsv");
+  std::string line;
+  std::getline(in, line);  // header
+  std::map<int, PsRow> rows;
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    std::string field;
+    while (std::getline(ss, field, '\t')) f.push_back(field);
+    if (f.size() < 8) continue;
+    f.resize(9);
+    PsRow r{std::stoi(f[0]), std::stoi(f[1]), std::stoi(f[2]), f[3], f[4], f[5],
+            Unescape(f[7]),  Unescape(f[8])};
+    rows[r.pid] = r;
+  }
+  return rows;
 }
 
 }  // namespace vmemfs::testing

@@ -97,6 +97,14 @@ std::map<int, std::map<std::string, uint64_t>> TruthRegisters(const std::string&
 // The address of `symbol` in truth/kallsyms.txt (0 if absent).
 uint64_t TruthSymbol(const std::string& guest, const std::string& symbol);
 
+// One line of truth/ps.tsv (tools/guest/pstruth.c), escapes undone.
+struct PsRow {
+  int pid, ppid, tgid;
+  std::string state, uid, gid, comm, cmdline;
+};
+// truth/ps.tsv by pid.
+std::map<int, PsRow> TruthPs(const std::string& guest);
+
 }  // namespace vmemfs::testing
 
 #endif  // VMEMFS_TESTS_INTEGRATION_MOUNT_FIXTURE_H_
