@@ -1,8 +1,10 @@
 // Fuzzes the module walk (ListModules, ModuleSymbols, ModulesText) over hostile kernel memory.
 //
 // Input: [head offset:2][image...]. The image is kernel memory (fuzz_kernel.h); the `modules`
-// list head is at the head offset and modules follow a fixed, compact ModuleLayout. Checks that
-// nothing crashes or hangs, that every cap holds, and that names stay within their buffers.
+// list head is at the head offset (its top bit clear) and modules follow a fixed, compact
+// ModuleLayout; with the top bit set, the layout is the kind inferred on 32-bit kernels
+// (Elf32_Sym entries, no init, taints or export table). Checks that nothing crashes or hangs,
+// that every cap holds, and that names stay within their buffers.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -43,12 +45,24 @@ ModuleLayout Layout() {
   return l;
 }
 
+ModuleLayout InferredStyle() {
+  ModuleLayout l = Layout();
+  l.sym_size = 16;
+  l.sym_value = {4, 4};
+  l.has_init = false;
+  l.has_exports = false;
+  l.taints = {};
+  return l;
+}
+
 void Run(const uint8_t* data, size_t size) {
   if (size < 2) return;
   uint16_t head;
   std::memcpy(&head, data, 2);
   FuzzKernel k(std::span(data + 2, size - 2));
-  static const ModuleLayout layout = Layout();
+  static const ModuleLayout full = Layout(), inferred = InferredStyle();
+  const ModuleLayout& layout = (head & 0x8000) ? inferred : full;
+  head &= 0x7fff;
   ModuleLimits limits{.max_modules = 16, .max_users = 8, .max_symbols = 256, .max_exports = 32};
   ModuleWalkReport report;
   auto modules = ListModules(k.mem(), layout, FuzzKernel::Va(head), limits, &report);
@@ -62,7 +76,7 @@ void Run(const uint8_t* data, size_t size) {
     Require(syms->size() <= limits.max_symbols);
     for (const Symbol& s : *syms) Require(s.name.size() < 512 && s.module == m.name);
   }
-  std::string text = ModulesText(*modules);
+  std::string text = ModulesText(*modules, &layout == &inferred ? 4 : 8);
   Require(text.size() <= modules->size() * (16 + 64 + limits.max_users * 17 + 64));
 }
 

@@ -25,57 +25,8 @@ constexpr milliseconds kMonitorTimeout{5000};
 // Sanity bounds on what the stub reports.
 constexpr size_t kMaxThreads = 4096;
 constexpr int kMaxThreadInfoRounds = 256;
-
-// Where each register sits in QEMU's x86_64 'g' reply, and its number for 'P'.
-struct RegSlot {
-  Register reg;
-  uint16_t offset;
-  uint8_t size;
-  uint8_t number;
-};
-constexpr RegSlot kQemuX86Slots[] = {
-    {Register::kRax, 0, 8, 0},
-    {Register::kRbx, 8, 8, 1},
-    {Register::kRcx, 16, 8, 2},
-    {Register::kRdx, 24, 8, 3},
-    {Register::kRsi, 32, 8, 4},
-    {Register::kRdi, 40, 8, 5},
-    {Register::kRbp, 48, 8, 6},
-    {Register::kRsp, 56, 8, 7},
-    {Register::kR8, 64, 8, 8},
-    {Register::kR9, 72, 8, 9},
-    {Register::kR10, 80, 8, 10},
-    {Register::kR11, 88, 8, 11},
-    {Register::kR12, 96, 8, 12},
-    {Register::kR13, 104, 8, 13},
-    {Register::kR14, 112, 8, 14},
-    {Register::kR15, 120, 8, 15},
-    {Register::kRip, 128, 8, 16},
-    {Register::kRflags, 136, 4, 17},
-    {Register::kCs, 140, 4, 18},
-    {Register::kSs, 144, 4, 19},
-    {Register::kDs, 148, 4, 20},
-    {Register::kEs, 152, 4, 21},
-    {Register::kFs, 156, 4, 22},
-    {Register::kGs, 160, 4, 23},
-    {Register::kFsBase, 164, 8, 24},
-    {Register::kGsBase, 172, 8, 25},
-    {Register::kKernelGsBase, 180, 8, 26},
-    {Register::kCr0, 188, 8, 27},
-    {Register::kCr2, 196, 8, 28},
-    {Register::kCr3, 204, 8, 29},
-    {Register::kCr4, 212, 8, 30},
-    // 220: cr8 (number 31), which RegisterSet does not hold.
-    {Register::kEfer, 228, 8, 32},
-};
-constexpr size_t kQemuX86MinBytes = 236;
-
-const RegSlot* FindSlot(Register reg) {
-  for (const RegSlot& s : kQemuX86Slots) {
-    if (s.reg == reg) return &s;
-  }
-  return nullptr;
-}
+// target.xml is a few hundred bytes (the register lists are xi:included, not read here).
+constexpr size_t kMaxTargetXml = 64 * 1024;
 
 std::string HexNumber(uint64_t v) { return Hex(v).substr(2); }
 
@@ -126,21 +77,6 @@ std::vector<PhysRange> Q35RamRanges(uint64_t size) {
   constexpr uint64_t kLowMemSplit = 0xb0000000;
   if (size < kLowMemSplit) return {{0, size}};
   return {{0, 2 * kGiB}, {4 * kGiB, 4 * kGiB + size - 2 * kGiB}};
-}
-
-Result<RegisterSet> DecodeQemuX86Registers(std::string_view bytes) {
-  if (bytes.size() < kQemuX86MinBytes) {
-    return BadDataError("register block of " + std::to_string(bytes.size()) +
-                        " bytes; QEMU's x86_64 layout needs at least " +
-                        std::to_string(kQemuX86MinBytes));
-  }
-  RegisterSet regs;
-  for (const RegSlot& s : kQemuX86Slots) {
-    uint64_t v = 0;
-    std::memcpy(&v, bytes.data() + s.offset, s.size);  // little endian, as x86
-    regs.Set(s.reg, v);
-  }
-  return regs;
 }
 
 Result<GdbSpec> ParseGdbSpec(std::string_view rest) {
@@ -194,6 +130,7 @@ class GdbDriver final : public Driver {
                               "QEMU's gdbstub is needed");
     }
     VMEMFS_TRY(LoadThreads());
+    VMEMFS_TRY(LoadArchitecture());
     if (ram_size) {
       VMEMFS_ASSIGN_OR_RETURN(ram_, PhysMap<>::FromRanges(Q35RamRanges(*ram_size)));
       ram_source_ = "?ram=" + std::to_string(*ram_size) + " in the source (q35 layout)";
@@ -290,7 +227,7 @@ class GdbDriver final : public Driver {
       VMEMFS_TRY(ReplyError(hex, "g"));
       const std::optional<std::string> bytes = rsp::FromHex(hex);
       if (!bytes) return BadDataError(remote_->name() + ": unreadable register block");
-      Result<RegisterSet> decoded = DecodeQemuX86Registers(*bytes);
+      Result<RegisterSet> decoded = DecodeQemuX86Registers(*bytes, arch_);
       if (!decoded) return decoded.error().WithContext(remote_->name());
       regs = *decoded;
       return Status();
@@ -302,10 +239,15 @@ class GdbDriver final : public Driver {
     if (!writable_) return UnsupportedError(remote_->name() + ": opened read-only");
     if (vcpu >= threads_.size())
       return NotFoundError(remote_->name() + ": no vCPU " + std::to_string(vcpu));
-    const RegSlot* slot = FindSlot(reg);
-    if (slot == nullptr) {
+    const std::optional<GdbRegisterSlot> slot = FindGdbRegister(arch_, reg);
+    if (!slot) {
       return UnsupportedError(remote_->name() + ": the stub cannot set " +
                               std::string(RegisterName(reg)));
+    }
+    if (slot->size < 8 && value >> (8 * slot->size) != 0) {
+      return InvalidArgumentError(remote_->name() + ": " + std::string(RegisterName(reg)) +
+                                  " has " + std::to_string(slot->size) + " bytes on " +
+                                  std::string(GdbArchName(arch_)));
     }
     std::string bytes(slot->size, '\0');
     std::memcpy(bytes.data(), &value, slot->size);
@@ -323,6 +265,7 @@ class GdbDriver final : public Driver {
         {"stub-features", remote_->features(), "qSupported"},
         {"packet-size", std::to_string(remote_->packet_size()), "qSupported"},
         {"acks", remote_->no_ack() ? "no-ack mode" : "acknowledged"},
+        {"architecture", std::string(GdbArchName(arch_)), arch_source_},
         {"ram-size", std::to_string(ram), ram_source_},
         {"access", "reads stop the VM briefly", "QEMU's gdbstub answers only while stopped"},
     };
@@ -448,6 +391,35 @@ class GdbDriver final : public Driver {
     return Status();
   }
 
+  // The register layout: qemu-system-i386's stub sends 4-byte registers in another order.
+  Status LoadArchitecture() {
+    if (remote_->features().find("qXfer:features:read+") == std::string::npos) {
+      arch_source_ = "no target.xml (qXfer:features:read): taken for x86_64";
+      return Status();
+    }
+    std::string xml;
+    const size_t chunk = std::max<size_t>(64, remote_->packet_size() - 16);
+    for (;;) {
+      VMEMFS_ASSIGN_OR_RETURN(std::string reply,
+                              remote_->Command("qXfer:features:read:target.xml:" +
+                                               HexNumber(xml.size()) + "," + HexNumber(chunk)));
+      if (reply.empty() || (reply[0] != 'm' && reply[0] != 'l')) {
+        return BadDataError(remote_->name() + ": bad reply to reading target.xml");
+      }
+      xml.append(reply, 1);
+      if (xml.size() > kMaxTargetXml) {
+        return BadDataError(remote_->name() + ": target.xml longer than " +
+                            std::to_string(kMaxTargetXml) + " bytes");
+      }
+      if (reply[0] == 'l' || reply.size() == 1) break;
+    }
+    Result<GdbArch> arch = GdbArchFromTargetXml(xml);
+    if (!arch) return arch.error().WithContext(remote_->name());
+    arch_ = *arch;
+    arch_source_ = "target.xml";
+    return Status();
+  }
+
   Status ProbeRam() {
     std::string text;
     VMEMFS_ASSIGN_OR_RETURN(
@@ -475,6 +447,8 @@ class GdbDriver final : public Driver {
   std::vector<RomRange> rom_;
   std::vector<std::string> threads_;  // thread id of vCPU i, as the stub spells it
   std::string ram_source_;
+  GdbArch arch_ = GdbArch::kX86_64;
+  std::string arch_source_;
   // Guarded by remote_->mutex().
   RunState state_ = RunState::kPaused;
   uint64_t seen_stops_ = 0;

@@ -22,6 +22,9 @@
 // When the stub closes the connection or stops answering (a timeout), State() is kGone and
 // every later call fails with kUnavailable at once.
 //
+// Registers: the stub's target.xml names its architecture, qemu-system-x86_64's or
+// qemu-system-i386's (gdb_registers.h); a stub without target.xml is read as x86_64.
+//
 // Destruction detaches ("D"), which lets the VM run (also after Pause()).
 //
 // Thread safety: all methods may be called concurrently; calls that talk to the stub are
@@ -38,6 +41,7 @@
 
 #include "base/status.h"
 #include "drivers/driver.h"
+#include "drivers/gdb_registers.h"
 #include "drivers/gdb_remote.h"
 
 namespace vmemfs::drivers {
@@ -56,10 +60,6 @@ Result<std::unique_ptr<Driver>> OpenGdb(std::string_view rest, const OpenOptions
 Result<std::unique_ptr<Driver>> OpenGdbRemote(std::unique_ptr<GdbRemote> remote,
                                               std::optional<uint64_t> ram_size,
                                               const OpenOptions& options);
-
-// QEMU's x86_64 'g' layout (i386-64bit.xml + fs_base, gs_base, k_gs_base, cr0, cr2, cr3, cr4,
-// cr8, efer) decoded from the reply's bytes. Errors: kBadData if shorter than that.
-Result<RegisterSet> DecodeQemuX86Registers(std::string_view bytes);
 
 // The q35 guest-physical layout of SIZE bytes of RAM.
 std::vector<PhysRange> Q35RamRanges(uint64_t size);

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -41,10 +42,37 @@ std::string RegisterBlock(uint64_t cr3) {
   return rsp::ToHex(raw);
 }
 
+// qemu-system-i386's 'g' block: 4-byte registers, GPRs in hardware order (eax, ecx, edx, ebx,
+// esp, ebp, esi, edi), then eip, eflags, six selectors, fs_base, gs_base, k_gs_base, cr0, cr2,
+// cr3, cr4, cr8, efer (target/i386/gdbstub.c without TARGET_X86_64); 344 bytes with the FPU.
+std::string RegisterBlock32(uint32_t cr3) {
+  std::string raw(344, '\0');
+  auto put = [&](size_t off, uint32_t v) { std::memcpy(raw.data() + off, &v, 4); };
+  put(0, 0x1111);       // eax
+  put(4, 0x2222);       // ecx
+  put(12, 0x4444);      // ebx
+  put(16, 0xc5c93f28);  // esp
+  put(32, 0xc992fcf3);  // eip
+  put(36, 0x200206);    // eflags
+  put(40, 0x60);        // cs
+  put(64, 0xf5c3b000);  // fs_base
+  put(72, 0xdead);      // k_gs_base: no such register on i386
+  put(76, 0x80050033);  // cr0
+  put(84, cr3);
+  put(88, 0x350ef0);  // cr4 (PAE)
+  put(92, 0x1);       // cr8
+  put(96, 0x800);     // efer (NXE)
+  return rsp::ToHex(raw);
+}
+
+// What target.xml names (as QEMU 7.2 sends it; "" for a stub without qXfer).
+enum class StubArch { kNone, kX86_64, kI386, kArm };
+
 class QemuLikeStub {
  public:
-  explicit QemuLikeStub(bool phys_mode = true, std::string mtree = "")
-      : phys_mode_(phys_mode), mtree_(std::move(mtree)), memory_(kRam, '\0') {
+  explicit QemuLikeStub(bool phys_mode = true, std::string mtree = "",
+                        StubArch arch = StubArch::kNone)
+      : phys_mode_(phys_mode), mtree_(std::move(mtree)), arch_(arch), memory_(kRam, '\0') {
     for (size_t i = 0; i < memory_.size(); ++i) memory_[i] = static_cast<char>(i * 7 + 3);
     stub_ = std::make_unique<FakeStub>([this](const std::string& p) { return Handle(p); });
     // QEMU stops a running VM when a debugger connects and says so.
@@ -78,13 +106,21 @@ class QemuLikeStub {
       return rsp::Frame("T02thread:01;");
     }
     if (p == "\x03") return "";
-    if (p.rfind("qSupported", 0) == 0) return rsp::Frame("PacketSize=100;vContSupported+");
+    if (p.rfind("qSupported", 0) == 0) {
+      return rsp::Frame(arch_ == StubArch::kNone
+                            ? "PacketSize=100;vContSupported+"
+                            : "PacketSize=100;qXfer:features:read+;vContSupported+");
+    }
+    if (p.rfind("qXfer:features:read:target.xml:", 0) == 0) return TargetXml(p);
     if (p == "Qqemu.PhyMemMode:1") return rsp::Frame(phys_mode_ ? "OK" : "");
     if (p == "qfThreadInfo") return rsp::Frame("m01,02");
     if (p == "qsThreadInfo") return rsp::Frame("l");
     if (p.rfind("Hg", 0) == 0) {
       thread_ = p.substr(2);
       return rsp::Frame("OK");
+    }
+    if (p == "g" && arch_ == StubArch::kI386) {
+      return rsp::Frame(RegisterBlock32(thread_ == "02" ? 0x2020 : 0x1c65c20));
     }
     if (p == "g") return rsp::Frame(RegisterBlock(thread_ == "02" ? 0x2000 : 0x1000));
     if (p == "?") return rsp::Frame("T05thread:01;");
@@ -105,6 +141,24 @@ class QemuLikeStub {
     return rsp::Frame("");
   }
 
+  // Served in pieces of at most 40 bytes ('m' more, 'l' last), as a stub with a small packet
+  // size would.
+  std::string TargetXml(const std::string& p) {
+    const std::string name = arch_ == StubArch::kI386  ? "i386"
+                             : arch_ == StubArch::kArm ? "aarch64"
+                                                       : "i386:x86-64";
+    const std::string xml =
+        "<?xml version=\"1.0\"?><!DOCTYPE target SYSTEM \"gdb-target.dtd\">"
+        "<target><architecture>" +
+        name + "</architecture><xi:include href=\"x.xml\"/></target>";
+    uint64_t off = 0, len = 0;
+    if (std::sscanf(p.c_str() + p.rfind(':') + 1, "%lx,%lx", &off, &len) != 2)
+      return rsp::Frame("E01");
+    if (off >= xml.size()) return rsp::Frame("l");
+    const std::string piece = xml.substr(off, std::min<uint64_t>(len, 40));
+    return rsp::Frame((off + piece.size() < xml.size() ? "m" : "l") + piece);
+  }
+
   std::string Memory(const std::string& p) {
     uint64_t addr = 0, len = 0;
     if (std::sscanf(p.c_str() + 1, "%lx,%lx", &addr, &len) != 2) return rsp::Frame("E01");
@@ -121,6 +175,7 @@ class QemuLikeStub {
 
   const bool phys_mode_;
   const std::string mtree_;
+  const StubArch arch_;
   std::mutex mu_;
   std::string memory_;
   std::string thread_ = "01";
@@ -244,6 +299,65 @@ TEST(GdbDriverTest, RegistersPerVcpu) {
   EXPECT_EQ(r1->Get(Register::kCr3), 0x2000u);
   EXPECT_EQ(d->Registers(2).error().code(), ErrorCode::kNotFound);
   EXPECT_TRUE(fake.running());
+}
+
+// qemu-system-i386's stub, told apart by its target.xml: eip, cr3 and the rest at their 4-byte
+// places, nothing of x86_64's layout read into them.
+TEST(GdbDriverTest, I386StubRegistersFromItsOwnLayout) {
+  QemuLikeStub fake(true, "", StubArch::kI386);
+  auto d = Open(fake);
+  ASSERT_TRUE(d);
+  auto r0 = d->Registers(0);
+  ASSERT_TRUE(r0) << r0.error().ToString();
+  EXPECT_EQ(r0->Get(Register::kRax), 0x1111u);
+  EXPECT_EQ(r0->Get(Register::kRcx), 0x2222u);
+  EXPECT_EQ(r0->Get(Register::kRbx), 0x4444u);
+  EXPECT_EQ(r0->Get(Register::kRsp), 0xc5c93f28u);
+  EXPECT_EQ(r0->Get(Register::kRip), 0xc992fcf3u);
+  EXPECT_EQ(r0->Get(Register::kRflags), 0x200206u);
+  EXPECT_EQ(r0->Get(Register::kCs), 0x60u);
+  EXPECT_EQ(r0->Get(Register::kFsBase), 0xf5c3b000u);
+  EXPECT_EQ(r0->Get(Register::kCr0), 0x80050033u);
+  EXPECT_EQ(r0->Get(Register::kCr3), 0x1c65c20u);
+  EXPECT_EQ(r0->Get(Register::kCr4), 0x350ef0u);
+  EXPECT_EQ(r0->Get(Register::kEfer), 0x800u);
+  EXPECT_FALSE(r0->Has(Register::kR8));
+  EXPECT_FALSE(r0->Has(Register::kKernelGsBase));
+  EXPECT_EQ(d->Registers(1)->Get(Register::kCr3), 0x2020u);
+  bool said = false;
+  for (const Fact& f : d->Describe()) said |= f.key == "architecture" && f.value == "i386";
+  EXPECT_TRUE(said);
+  EXPECT_TRUE(fake.running());
+}
+
+TEST(GdbDriverTest, X86_64TargetXmlKeepsThe64BitLayout) {
+  QemuLikeStub fake(true, "", StubArch::kX86_64);
+  auto d = Open(fake);
+  ASSERT_TRUE(d);
+  auto r0 = d->Registers(0);
+  ASSERT_TRUE(r0);
+  EXPECT_EQ(r0->Get(Register::kRip), 0xffffffff81000000u);
+  EXPECT_EQ(r0->Get(Register::kCr3), 0x1000u);
+}
+
+TEST(GdbDriverTest, I386RegistersAreSetByTheirNumbersAndWidth) {
+  QemuLikeStub fake(true, "", StubArch::kI386);
+  auto d = Open(fake, /*writable=*/true);
+  ASSERT_TRUE(d);
+  ASSERT_TRUE(d->SetRegister(0, Register::kRip, 0xc1000000).ok());
+  const auto sent = fake.stub().packets();
+  EXPECT_NE(std::find(sent.begin(), sent.end(), "P8=000000c1"), sent.end());  // eip is number 8
+  EXPECT_EQ(d->SetRegister(0, Register::kRip, uint64_t{1} << 32).code(),
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(d->SetRegister(0, Register::kR8, 1).code(), ErrorCode::kUnsupported);
+}
+
+TEST(GdbDriverTest, AnotherArchitectureIsUnsupported) {
+  QemuLikeStub fake(true, "", StubArch::kArm);
+  auto d = OpenGdbRemote(fake.Client(), kRam, OpenOptions{});
+  ASSERT_FALSE(d);
+  EXPECT_EQ(d.error().code(), ErrorCode::kUnsupported);
+  EXPECT_NE(d.error().message().find("aarch64"), std::string::npos) << d.error().ToString();
 }
 
 TEST(GdbDriverTest, WritesOnlyWhenWritable) {
@@ -408,6 +522,20 @@ TEST(GdbSpecTest, Q35Layout) {
 
 TEST(GdbSpecTest, DecodeRejectsShortRegisterBlocks) {
   EXPECT_EQ(DecodeQemuX86Registers(std::string(100, '\0')).error().code(), ErrorCode::kBadData);
+  EXPECT_EQ(DecodeQemuX86Registers(std::string(99, '\0'), GdbArch::kI386).error().code(),
+            ErrorCode::kBadData);
+  EXPECT_TRUE(DecodeQemuX86Registers(std::string(100, '\0'), GdbArch::kI386));
+}
+
+TEST(GdbSpecTest, ArchitectureFromTargetXml) {
+  EXPECT_EQ(*GdbArchFromTargetXml("<target><architecture>i386</architecture></target>"),
+            GdbArch::kI386);
+  EXPECT_EQ(*GdbArchFromTargetXml("<target><architecture>i386:x86-64</architecture></target>"),
+            GdbArch::kX86_64);
+  EXPECT_EQ(*GdbArchFromTargetXml("<target></target>"), GdbArch::kX86_64);
+  EXPECT_EQ(GdbArchFromTargetXml("<architecture>i386").error().code(), ErrorCode::kBadData);
+  EXPECT_EQ(GdbArchFromTargetXml("<architecture>riscv:rv64</architecture>").error().code(),
+            ErrorCode::kUnsupported);
 }
 
 }  // namespace

@@ -17,47 +17,6 @@
 namespace vmemfs::testing {
 namespace {
 
-struct PsRow {
-  int pid, ppid, tgid;
-  std::string state, uid, gid, comm, cmdline;
-};
-
-// Undoes ps.tsv's escapes (\\, \t, \n, \xNN).
-std::string Unescape(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '\\' || i + 1 == s.size()) {
-      out += s[i];
-    } else if (s[i + 1] == 'x' && i + 3 < s.size()) {
-      out += char(std::stoi(s.substr(i + 2, 2), nullptr, 16));
-      i += 3;
-    } else {
-      char c = s[++i];
-      out += c == 't' ? '\t' : c == 'n' ? '\n' : c;
-    }
-  }
-  return out;
-}
-
-std::map<int, PsRow> TruthPs(const std::string& guest) {
-  std::ifstream in(GuestDir(guest) + "/truth/ps.tsv");
-  std::string line;
-  std::getline(in, line);  // header
-  std::map<int, PsRow> rows;
-  while (std::getline(in, line)) {
-    std::vector<std::string> f;
-    std::stringstream ss(line);
-    std::string field;
-    while (std::getline(ss, field, '\t')) f.push_back(field);
-    if (f.size() < 8) continue;
-    f.resize(9);
-    PsRow r{std::stoi(f[0]), std::stoi(f[1]), std::stoi(f[2]), f[3], f[4], f[5],
-            Unescape(f[7]),  Unescape(f[8])};
-    rows[r.pid] = r;
-  }
-  return rows;
-}
-
 // The helpers the guest started; they live until the snapshot (unlike pstruth and init's
 // subshells, which print the truth and exit).
 bool Persistent(const PsRow& r) {
@@ -156,7 +115,9 @@ TEST_P(LinuxGuestTest, StatusAndCmdlineMatchForUserProcesses) {
     // The truth was printed at boot, the snapshot taken later: a process that was running then
     // (a marker still planting) may sleep now; sleepers stay asleep.
     std::string state = StatusField(status, "State").substr(0, 1);
-    if (row.state != "R" && state != "R") EXPECT_EQ(state, row.state) << pid;
+    if (row.state != "R" && state != "R") {
+      EXPECT_EQ(state, row.state) << pid;
+    }
     EXPECT_EQ(StatusField(status, "PPid"), std::to_string(row.ppid)) << pid;
     EXPECT_EQ(StatusField(status, "Tgid"), std::to_string(row.tgid)) << pid;
     EXPECT_EQ(StatusField(status, "Uid").substr(0, row.uid.size() + 1), row.uid + "\t") << pid;

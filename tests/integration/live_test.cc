@@ -17,12 +17,6 @@
 namespace vmemfs::testing {
 namespace {
 void WriteText(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
-std::string QemuStatus(const std::string& dir) {
-  std::string reply = QmpCommand(dir + "/qmp-test.sock", "{\"execute\": \"query-status\"}");
-  std::smatch m;
-  if (std::regex_search(reply, m, std::regex("\"status\": \"([a-z-]+)\""))) return m[1];
-  return reply;
-}
 
 struct Ticker {
   int pid = 0;

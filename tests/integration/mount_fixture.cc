@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -60,6 +61,23 @@ std::vector<std::string> VmemfsArgs(const std::vector<std::string>& args,
   return all;
 }
 
+// Undoes ps.tsv's escapes (\\, \t, \n, \xNN).
+std::string Unescape(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '\\' || i + 1 == s.size()) {
+      out += s[i];
+    } else if (s[i + 1] == 'x' && i + 3 < s.size()) {
+      out += char(std::stoi(s.substr(i + 2, 2), nullptr, 16));
+      i += 3;
+    } else {
+      char c = s[++i];
+      out += c == 't' ? '\t' : c == 'n' ? '\n' : c;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string VmemfsBinary() { return Env("VMEMFS_BIN", VMEMFS_DEFAULT_BIN); }
@@ -96,6 +114,30 @@ std::string InfoValue(const std::string& text, const std::string& key) {
 std::string TrimNewline(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
   return s;
+}
+
+bool WriteLime(const std::string& path, const std::string& source,
+               const std::vector<std::pair<uint64_t, uint64_t>>& ranges) {
+  std::ofstream out(path, std::ios::binary);
+  constexpr size_t kChunk = 4 << 20;
+  for (const auto& [start, end] : ranges) {
+    if (end <= start) return false;
+    struct {
+      uint32_t magic = 0x4C694D45, version = 1;
+      uint64_t start, end, reserved = 0;
+    } header;
+    static_assert(sizeof header == 32);
+    header.start = start;
+    header.end = end - 1;  // inclusive
+    out.write(reinterpret_cast<const char*>(&header), sizeof header);
+    for (uint64_t at = start; at < end; at += kChunk) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(kChunk, end - at));
+      const std::string bytes = PreadAt(source, at, n);
+      if (bytes.size() != n) return false;
+      out.write(bytes.data(), static_cast<std::streamsize>(n));
+    }
+  }
+  return static_cast<bool>(out.flush());
 }
 
 TempDir::TempDir() {
@@ -274,6 +316,14 @@ std::string HmpCommand(const std::string& socket_path, const std::string& comman
   return out;
 }
 
+std::string QemuStatus(const std::string& guest_dir) {
+  const std::string reply =
+      QmpCommand(guest_dir + "/qmp-test.sock", "{\"execute\": \"query-status\"}");
+  std::smatch m;
+  if (std::regex_search(reply, m, std::regex("\"status\": \"([a-z-]+)\""))) return m[1];
+  return reply;
+}
+
 std::map<int, std::map<std::string, uint64_t>> TruthRegisters(const std::string& guest) {
   std::map<int, std::map<std::string, uint64_t>> regs;
   std::ifstream in(GuestDir(guest) + "/truth/registers.txt");
@@ -348,6 +398,25 @@ uint64_t TruthSymbol(const std::string& guest, const std::string& symbol) {
     if (ls >> addr >> type >> name && name == symbol) return std::stoull(addr, nullptr, 16);
   }
   return 0;
+}
+
+std::map<int, PsRow> TruthPs(const std::string& guest) {
+  std::ifstream in(GuestDir(guest) + "/truth/ps.tsv");
+  std::string line;
+  std::getline(in, line);  // header
+  std::map<int, PsRow> rows;
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    std::string field;
+    while (std::getline(ss, field, '\t')) f.push_back(field);
+    if (f.size() < 8) continue;
+    f.resize(9);
+    PsRow r{std::stoi(f[0]), std::stoi(f[1]), std::stoi(f[2]), f[3], f[4], f[5],
+            Unescape(f[7]),  Unescape(f[8])};
+    rows[r.pid] = r;
+  }
+  return rows;
 }
 
 }  // namespace vmemfs::testing

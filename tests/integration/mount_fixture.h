@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace vmemfs::testing {
@@ -35,6 +36,13 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// Writes a LiME file at `path` (per range a 32-byte header: magic 0x4C694D45, version 1, start,
+// inclusive end, reserved 0; then the range's bytes) holding the bytes of `source` at the
+// physical ranges [start, end) (offset = physical address, as in a raw snapshot). False if
+// `source` is shorter than a range or a write failed.
+bool WriteLime(const std::string& path, const std::string& source,
+               const std::vector<std::pair<uint64_t, uint64_t>>& ranges);
 
 // How a Mount runs vmemfs: in the foreground (-f), or the usual way, daemonized.
 enum class MountMode { kForeground, kDaemon };
@@ -80,10 +88,22 @@ std::string QmpCommand(const std::string& socket, const std::string& command);
 // An HMP command through QMP; returns its output text (JSON-unescaped newlines).
 std::string HmpCommand(const std::string& socket, const std::string& command_line);
 
+// A test guest's run state ("running", "paused", ...) as QEMU reports it on the guest's second
+// monitor (DIR/qmp-test.sock, free while vmemfs holds qmp.sock); the reply itself if unparsable.
+std::string QemuStatus(const std::string& guest_dir);
+
 // Ground truth from tools/guest: registers.txt as {vcpu -> {name -> value}}.
 std::map<int, std::map<std::string, uint64_t>> TruthRegisters(const std::string& guest);
 // The address of `symbol` in truth/kallsyms.txt (0 if absent).
 uint64_t TruthSymbol(const std::string& guest, const std::string& symbol);
+
+// One line of truth/ps.tsv (tools/guest/pstruth.c), escapes undone.
+struct PsRow {
+  int pid, ppid, tgid;
+  std::string state, uid, gid, comm, cmdline;
+};
+// truth/ps.tsv by pid.
+std::map<int, PsRow> TruthPs(const std::string& guest);
 
 // truth/tasks.tsv (pstruth tasks): each process's ids and threads; empty when the guest's image
 // predates it.

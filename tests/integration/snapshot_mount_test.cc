@@ -238,21 +238,11 @@ TEST_P(GuestSnapshotTest, LimeFileMountsWithTheSameRangesAndBytes) {
   std::vector<Range> ram = ElfLoadRanges(core());
   TempDir tmp;
   std::string lime = tmp.path() + "/guest.lime";
-  {
-    std::ofstream out(lime, std::ios::binary);
-    std::string bytes = ReadFile(raw());
-    for (const Range& r : ram) {
-      if (r.end > bytes.size()) continue;
-      struct {
-        uint32_t magic = 0x4C694D45, version = 1;
-        uint64_t start, end, reserved = 0;
-      } header;
-      header.start = r.start;
-      header.end = r.end - 1;  // inclusive
-      out.write(reinterpret_cast<const char*>(&header), sizeof header);
-      out.write(bytes.data() + r.start, std::streamsize(r.end - r.start));
-    }
+  std::vector<std::pair<uint64_t, uint64_t>> in_raw;
+  for (const Range& r : ram) {
+    if (r.end <= FileSize(raw())) in_raw.push_back({r.start, r.end});
   }
+  ASSERT_TRUE(WriteLime(lime, raw(), in_raw));
   Mount m({"g=" + lime});
   ASSERT_TRUE(m.ok()) << m.error();
   std::vector<Range> expected;

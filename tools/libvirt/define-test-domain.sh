@@ -2,7 +2,7 @@
 # define-test-domain.sh NAME CPU [EXTRA]: a libvirt domain NAME (type='qemu', TCG) that boots the
 # test guest of tools/guest (kernel + initramfs of $VMEMFS_GUEST_IMAGE, default
 # /tmp/vmemfs-guests/image) the way `guest.py boot --reboot` does: q35, 2 vCPUs, $VMEMFS_MEM MiB
-# (default 256), -cpu CPU (qemu64 or max), kernel command line
+# (default 256), -cpu CPU (qemu64, qemu32 or max), kernel command line
 # `console=ttyS0 panic=-1 vmemfs.extra=EXTRA`, ttyS0 into DIR/console.log and the ground truth
 # (ttyS1) into DIR/truth.log, DIR=$VMEMFS_LIBVIRT_DIR/NAME (default /tmp/vmemfs-libvirt/NAME).
 # DIR/domain.xml is the domain's XML. The two logs are created by QEMU when the domain starts
@@ -34,12 +34,16 @@
 # virtlogd, which rolls a log over at 2 MB (truth.log -> truth.log.0), and truth.log is ~4 MB.
 # So, as with guest.py, QEMU truncates both files when it starts and appends across resets.
 #
+# An image of an i386 kernel (its `flavour` file says 686 or 686-pae, tools/guest/build-guest.sh)
+# runs as guest.py runs it: arch i686 under qemu-system-i386, a machine without long mode (CPU
+# max: PAE paging with 686-pae; qemu32 for 686).
+#
 # QEMU runs as root without relabelling (a static DAC seclabel), so libvirt never chowns the
 # shared image that tools/guest's own guests also use.
 set -euo pipefail
 
 if [[ $# -lt 2 || $# -gt 3 ]]; then
-  echo "usage: $0 NAME qemu64|max [EXTRA]" >&2
+  echo "usage: $0 NAME qemu64|qemu32|max [EXTRA]" >&2
   exit 2
 fi
 readonly NAME=$1 CPU=$2 EXTRA=${3:-0}
@@ -66,9 +70,9 @@ say() { echo "define-test-domain: $*" >&2; }
   { say "VMEMFS_ON_REBOOT must be restart or destroy, not $ON_REBOOT"; exit 2; }
 [[ $START == 0 || $START == 1 ]] || { say "VMEMFS_START must be 0 or 1"; exit 2; }
 case $CPU in
-  qemu64) cpu_xml="<cpu mode='custom' match='exact' check='none'><model fallback='forbid'>qemu64</model></cpu>" ;;
+  qemu64 | qemu32) cpu_xml="<cpu mode='custom' match='exact' check='none'><model fallback='forbid'>$CPU</model></cpu>" ;;
   max) cpu_xml="<cpu mode='maximum' check='none'/>" ;;
-  *) say "CPU must be qemu64 or max, not $CPU"; exit 2 ;;
+  *) say "CPU must be qemu64, qemu32 or max, not $CPU"; exit 2 ;;
 esac
 [[ $ON_CRASH == destroy || $ON_CRASH == preserve || $ON_CRASH == restart ]] ||
   { say "VMEMFS_ON_CRASH must be destroy, preserve or restart, not $ON_CRASH"; exit 2; }
@@ -84,6 +88,13 @@ if virsh -c "$URI" domstate "$NAME" >/dev/null 2>&1; then
   virsh -c "$URI" undefine "$NAME" >/dev/null 2>&1 || true
 fi
 
+# guest.py's qemu_binary(): the i386 kernels on a 32-bit machine.
+if [[ $(cat "$IMAGE/flavour" 2>/dev/null || true) == 686* ]]; then
+  arch=i686 emulator=/usr/bin/qemu-system-i386
+else
+  arch=x86_64 emulator=/usr/bin/qemu-system-x86_64
+fi
+
 mkdir -p "$DIR"
 rm -rf "$DIR"/console.log* "$DIR"/truth.log* "$DIR/truth"
 cat >"$DIR/domain.xml" <<XML
@@ -92,7 +103,7 @@ cat >"$DIR/domain.xml" <<XML
   <memory unit='MiB'>$MEM</memory>
   <vcpu>2</vcpu>
   <os>
-    <type arch='x86_64' machine='q35'>hvm</type>
+    <type arch='$arch' machine='q35'>hvm</type>
     <kernel>$IMAGE/vmlinuz</kernel>
     <initrd>$IMAGE/initramfs.cpio.gz</initrd>
     <cmdline>console=ttyS0 panic=-1 vmemfs.extra=$EXTRA</cmdline>
@@ -102,7 +113,7 @@ cat >"$DIR/domain.xml" <<XML
   <on_reboot>$ON_REBOOT</on_reboot>
   <on_crash>$ON_CRASH</on_crash>
   <devices>
-    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <emulator>$emulator</emulator>
     <controller type='usb' model='none'/>
     <panic model='isa'><address type='isa' iobase='0x505'/></panic>
     <memballoon model='none'/>

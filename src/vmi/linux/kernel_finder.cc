@@ -10,6 +10,7 @@
 
 #include "base/checked.h"
 #include "base/hex.h"
+#include "vmi/linux/i386_split.h"
 #include "vmi/linux/kernel_image.h"
 
 namespace vmemfs::vmi::linux_os {
@@ -33,6 +34,22 @@ constexpr uint64_t kDirectMapAlign = 1ull << 30;  // PUD_SIZE (arch/x86/mm/kaslr
 // The note: {n_namesz, n_descsz, n_type}, then the name padded to 12 bytes.
 constexpr std::string_view kNoteName("VMCOREINFO\0", 11);
 constexpr size_t kNoteHeader = 12 + 12;
+
+// The i386 real-mode trampoline header (arch/x86/realmode/rm/trampoline_32.S, filled by
+// setup_real_mode()): {u32 start = __pa(startup_32_smp); u16 gdt_pad = 0;
+// u16 gdt_limit = __BOOT_DS + 7; u32 gdt_base = __pa(boot_gdt)}.
+constexpr size_t kI386HeaderBytes = 12;
+constexpr uint32_t kI386GdtPadAndLimit = 0x001f0000;  // pad 0, limit 0x1f, little-endian
+// From startup_32_smp (just after _text) to boot_gdt (.data): text and rodata, a few MiB.
+constexpr uint64_t kMaxI386TextBytes = 64ull << 20;
+// _stext is at _text, startup_32_smp a few bytes on in .head.text.
+constexpr uint64_t kMaxI386HeadBytes = 1ull << 20;
+
+uint32_t Load32(const std::byte* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
 
 uint64_t Load64(const std::byte* p) {
   uint64_t v;
@@ -184,6 +201,9 @@ class Search {
       VMEMFS_ASSIGN_OR_RETURN(std::vector<Root> low, TrampolineRoots());
       VMEMFS_ASSIGN_OR_RETURN(found, TryRoots(low));
     }
+    if (!found && !stopped_) {
+      VMEMFS_ASSIGN_OR_RETURN(found, ThroughI386Trampoline());
+    }
     if (!found) return NotFound();
     found->cost = cost_;
     found->cost.bytes_read = budget_.used();
@@ -197,6 +217,7 @@ class Search {
     std::vector<Root> roots;
     for (const RegisterRoot& c : in_.registers) {
       if (!IsIa32e(c.mode)) {
+        // An i386 kernel: found through its trampoline header (ThroughI386Trampoline).
         Note(c.source + ": " + std::string(PagingModeName(c.mode)) + " is not x86_64 paging");
         continue;
       }
@@ -428,6 +449,131 @@ class Search {
     Result<VmcoreInfo> info = VmcoreInfo::Parse(text);
     if (!info) return std::optional<VmcoreInfo>();
     return std::optional<VmcoreInfo>(std::move(*info));
+  }
+
+  // An i386 kernel, registers or not: the trampoline header below 1 MiB gives the image's
+  // physical place (i386 has no trampoline page table, and its direct map covers all lowmem,
+  // so page permissions do not single the image out). boot_gdt is in .data, which .bss (with
+  // vmcoreinfo_note) follows, so the image is scanned from there on, physically.
+  Result<std::optional<KernelFinding>> ThroughI386Trampoline() {
+    VMEMFS_ASSIGN_OR_RETURN(std::vector<I386Header> headers, I386Headers());
+    if (headers.empty()) Note("no i386 trampoline header below 1 MiB");
+    for (const I386Header& h : headers) {
+      seen_pointers_.clear();
+      seen_notes_.clear();
+      VMEMFS_ASSIGN_OR_RETURN(std::optional<KernelFinding> found, ScanI386Image(h));
+      if (found || stopped_) return found;
+    }
+    return std::optional<KernelFinding>();
+  }
+
+  struct I386Header {
+    uint64_t at;        // physical address of the header
+    uint64_t start;     // physical startup_32_smp
+    uint64_t gdt_base;  // physical boot_gdt
+  };
+
+  // Headers in the RAM below 1 MiB, at 4-byte alignment, whose two addresses are in RAM
+  // above 1 MiB, in order and close enough to be one image's text.
+  Result<std::vector<I386Header>> I386Headers() {
+    std::vector<I386Header> headers;
+    std::vector<std::byte> chunk;
+    for (const drivers::PhysRange& r : in_.ranges) {
+      if (r.start >= kLowMemoryEnd) break;
+      const uint64_t begin = (r.start + 3) & ~uint64_t{3};
+      const uint64_t end = std::min(r.end, kLowMemoryEnd);
+      if (end <= begin || end - begin < kI386HeaderBytes) continue;
+      chunk.resize(end - begin);
+      VMEMFS_ASSIGN_OR_RETURN(bool ok, ReadOrSkip(begin, chunk));
+      if (!ok) continue;
+      for (size_t off = 0; off + kI386HeaderBytes <= chunk.size(); off += 4) {
+        if (Load32(chunk.data() + off + 4) != kI386GdtPadAndLimit) continue;
+        const uint64_t start = Load32(chunk.data() + off);
+        const uint64_t gdt = Load32(chunk.data() + off + 8);
+        if (start < kLowMemoryEnd || gdt <= start || gdt - start > kMaxI386TextBytes ||
+            !InRam(in_.ranges, start, 1) || !InRam(in_.ranges, gdt, 8)) {
+          continue;
+        }
+        if (headers.size() >= in_.limits.max_trampoline_tables) return headers;
+        headers.push_back({begin + off, start, gdt});
+      }
+    }
+    return headers;
+  }
+
+  // The image from boot_gdt's page on, for 4-byte page-aligned values that are a note's
+  // direct-map address at one of the splits.
+  Result<std::optional<KernelFinding>> ScanI386Image(const I386Header& h) {
+    uint64_t scanned = 0;
+    std::vector<std::byte> chunk;
+    for (uint64_t pa = h.gdt_base & ~(kPage - 1);; pa += kScanChunk) {
+      if (scanned >= in_.limits.max_bytes_per_root) {
+        Note(I386Where(h) + ": scanned " + std::to_string(scanned) + " bytes of image data");
+        return std::optional<KernelFinding>();
+      }
+      chunk.resize(kScanChunk);
+      VMEMFS_ASSIGN_OR_RETURN(bool ok, ReadOrSkip(pa, chunk));
+      if (!ok) break;  // the end of RAM, or of the budget
+      scanned += chunk.size();
+      for (size_t off = 0; off < chunk.size(); off += 4) {
+        const uint64_t v = Load32(chunk.data() + off);
+        if ((v & (kPage - 1)) != 0 || v < kI386LowestPageOffset ||
+            !seen_pointers_.insert(v).second) {
+          continue;
+        }
+        if (cost_.pointers_checked >= in_.limits.max_pointers) {
+          Halt("checked " + std::to_string(cost_.pointers_checked) + " pointers");
+          return std::optional<KernelFinding>();
+        }
+        ++cost_.pointers_checked;
+        VMEMFS_ASSIGN_OR_RETURN(std::optional<KernelFinding> found,
+                                CheckI386Pointer(h, pa + off, v));
+        if (found || stopped_) return found;
+      }
+    }
+    Note(I386Where(h) + ": no pointer to a valid note in " + std::to_string(scanned) +
+         " bytes of image data");
+    return std::optional<KernelFinding>();
+  }
+
+  // Whether `target`, read at physical `slot`, is an acceptable note's address at a split
+  // that also puts SYMBOL(_stext) just below startup_32_smp.
+  Result<std::optional<KernelFinding>> CheckI386Pointer(const I386Header& h, uint64_t slot,
+                                                        uint64_t target) {
+    for (uint64_t page_offset : kI386PageOffsets) {
+      if (target < page_offset) continue;
+      const uint64_t pa = target - page_offset;
+      if (!InRam(in_.ranges, pa, kNoteHeader) || !seen_notes_.insert(pa).second) continue;
+      VMEMFS_ASSIGN_OR_RETURN(std::optional<VmcoreInfo> info, ReadNote(pa));
+      if (stopped_) break;
+      if (!info) continue;
+      auto stext = info->Symbol("_stext");
+      if (!stext || *stext < page_offset || *stext - page_offset > h.start ||
+          h.start - (*stext - page_offset) > kMaxI386HeadBytes) {
+        Note("note at " + Hex(pa) + ": SYMBOL(_stext) is not just below startup_32_smp " +
+             Hex(h.start) + " at PAGE_OFFSET " + Hex(page_offset));
+        continue;
+      }
+      if (in_.verify && !in_.verify(*info)) {
+        Note("note at " + Hex(pa) + ": rejected by the caller's check");
+        continue;
+      }
+      const bool pae = info->Get("CONFIG_X86_PAE").value_or("") == "y";
+      const uint64_t pgd = info->Symbol("swapper_pg_dir").value_or(page_offset) - page_offset;
+      const uint64_t slot_va = slot + page_offset;
+      KernelFinding f{info->text(), pa, slot_va, pae ? PagingMode::kPae : PagingMode::kLegacy32,
+                      pgd, *stext, slot_va + 4, "", {}};
+      f.how = "pointer in kernel .data/.bss at " + Hex(slot_va) + " to the note at physical " +
+              Hex(pa) + ", i386 kernel image from " + Hex(*stext) + " found through " +
+              I386Where(h) + ", PAGE_OFFSET " + Hex(page_offset);
+      return std::optional<KernelFinding>(std::move(f));
+    }
+    return std::optional<KernelFinding>();
+  }
+
+  static std::string I386Where(const I386Header& h) {
+    return "the i386 real-mode trampoline header at " + Hex(h.at) + " (startup_32_smp at physical " +
+           Hex(h.start) + ", boot_gdt at " + Hex(h.gdt_base) + ")";
   }
 
   // Reads through the budget; false on a hole (kFault), an error when the search must end.

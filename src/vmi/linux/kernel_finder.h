@@ -1,5 +1,6 @@
-// Finds the running x86_64 Linux kernel's VMCOREINFO note from page-table roots, at a cost
-// that follows the kernel image's size, not the guest's RAM.
+// Finds the running x86 Linux kernel's VMCOREINFO note, at a cost that follows the kernel
+// image's size, not the guest's RAM: x86_64 kernels through page-table roots, i386 kernels
+// through their real-mode trampoline header (last paragraph).
 //
 // The kernel keeps `u32 *vmcoreinfo_note` in its .bss, pointing at the page-aligned note in the
 // direct map (kernel/crash_core.c). So, through a candidate top-level page table:
@@ -20,6 +21,15 @@
 // copies the upper half of init_top_pgt into it, and it lies below 1 MiB
 // (arch/x86/realmode/init.c). Roots whose mode and kernel half equal an earlier one's are
 // walked once (every vCPU shares the kernel's tables).
+//
+// An i386 kernel has no trampoline page table, and its direct map covers all lowmem with the
+// same permissions as the image's data, so page tables do not single the image out. Its
+// real-mode trampoline header, below 1 MiB, holds the physical addresses of startup_32_smp
+// (just after _text) and boot_gdt (in .data), which .bss follows. The image is scanned
+// physically from boot_gdt's page on for 4-byte page-aligned values that, minus one of the
+// VMSPLIT PAGE_OFFSETs (i386_split.h), are a valid note whose SYMBOL(_stext) minus the same
+// PAGE_OFFSET lies just below startup_32_smp, and that `verify` accepts. About 3 MiB on a
+// Debian 6.1 686 kernel. This runs with or without registers, after the x86_64 search.
 //
 // Everything read is hostile: every root, table, mapping, pointer and note is bounded and
 // checked, and one budget caps the bytes read in total. Depends only on PhysicalMemory and the
@@ -81,11 +91,11 @@ struct KernelFinderCost {
 struct KernelFinding {
   std::string text;      // the note's text (VmcoreInfo::text(), without trailing NULs)
   uint64_t note_pa;      // physical address of the note header
-  uint64_t pointer_va;   // the .data/.bss slot that points at the note
-  PagingMode mode;       // of the root used
-  uint64_t root;         // physical address of the top-level table used
-  uint64_t image_start;  // first mapped address of the kernel-text region (_text)
-  uint64_t image_end;    // end of its last mapping
+  uint64_t pointer_va;   // the .data/.bss slot that points at the note (kernel virtual)
+  PagingMode mode;       // of the root used (i386: of the note's CONFIG_X86_PAE)
+  uint64_t root;         // physical address of the top-level table used (i386: swapper_pg_dir)
+  uint64_t image_start;  // first mapped address of the kernel-text region (_text; i386: _stext)
+  uint64_t image_end;    // end of its last mapping (i386: of the pointer's slot)
   std::string how;       // one sentence for the `info` file
   KernelFinderCost cost;
 };

@@ -3,12 +3,10 @@
 #include <optional>
 
 #include "base/hex.h"
+#include "vmi/linux/i386_split.h"
 
 namespace vmemfs::vmi::linux_os {
 namespace {
-
-// The VMSPLIT_* choices of arch/x86/Kconfig (3G, 3G_OPT, 2G, 2G_OPT, 1G), the default first.
-constexpr uint64_t kPageOffsets[] = {0xc0000000, 0xb0000000, 0x80000000, 0x78000000, 0x40000000};
 
 // _stext verifies through (mode, root) at this split: the translation is the direct map's.
 Status Verify(Guest& guest, PagingMode mode, uint64_t root, uint64_t stext, uint64_t page_offset) {
@@ -53,7 +51,7 @@ Result<KernelLayout> FindI386KernelLayout(Guest& guest, const VmcoreInfo& info,
   KernelLayout layout{mode, 0, 0, 0, *stext, 0, info.os_release(), "", 4, 0, {}};
   layout.pointer_size = 4;
   Status last = BadDataError("no PAGE_OFFSET below _stext and swapper_pg_dir");
-  for (uint64_t page_offset : kPageOffsets) {
+  for (uint64_t page_offset : kI386PageOffsets) {
     if (*stext < page_offset || *pgd < page_offset) continue;
     const uint64_t root = *pgd - page_offset;
     Status s = Verify(guest, mode, root, *stext, page_offset);

@@ -34,6 +34,14 @@ class KernelMemory {
   Status Read(uint64_t va, std::span<std::byte> out) {
     return guest_.ReadVirtual(kernel_, va, out);
   }
+  // Read for searches, where a fault is an answer (nothing mapped there: false) and anything
+  // else (a vanished VM) is an error.
+  Result<bool> ReadIfMapped(uint64_t va, std::span<std::byte> out) {
+    Status s = Read(va, out);
+    if (s.ok()) return true;
+    if (s.code() == ErrorCode::kFault) return false;
+    return s;
+  }
   // The physical address of kernel virtual address `va` (vmi_translate_kv2p).
   Result<uint64_t> Translate(uint64_t va) {
     VMEMFS_ASSIGN_OR_RETURN(Mapping m, guest_.Translate(kernel_, va));

@@ -11,6 +11,7 @@
 #include "vmi/linux/core_dump_hints.h"
 #include "vmi/linux/kallsyms.h"
 #include "vmi/linux/linux_process.h"
+#include "vmi/linux/module_layout_infer.h"
 #include "vmi/linux/process_info.h"
 #include "vmi/linux/task_layout_infer.h"
 #include "vmi/linux/vma_layout_infer.h"
@@ -62,10 +63,10 @@ void LinuxOs::Discover() {
     facts_.push_back({"symbols", ErrorText(s), "the kernel's kallsyms tables"});
   }
   if (layout_.pointer_size != 8) {
-    // The VMA, file-path and module walkers read 64-bit layouts, and Debian's i386 kernels
-    // carry no BTF (CONFIG_DEBUG_INFO_BTF off) nor init_task/modules in kallsyms
-    // (CONFIG_KALLSYMS_ALL off): the task list is inferred from memory, the rest is not read.
+    // Debian's i386 kernels carry no BTF (CONFIG_DEBUG_INFO_BTF off) nor init_task/modules
+    // in kallsyms (CONFIG_KALLSYMS_ALL off): the layouts are inferred from memory.
     if (Status s = InferTypes(); !s.ok()) facts_.push_back({"types", ErrorText(s), ""});
+    if (Status s = InferModules(); !s.ok()) facts_.push_back({"modules", ErrorText(s), ""});
     return;
   }
   if (Status s = FindTypes(); !s.ok()) {
@@ -166,7 +167,7 @@ Status LinuxOs::InferTypes() {
   vma_ranges_ = inferred.vma_ranges;
   facts_.push_back({"types", "inferred",
                     fmt::format("{}-bit kernel without BTF: task list, VMA and file offsets "
-                                "inferred from memory; modules are not read",
+                                "inferred from memory",
                                 layout_.pointer_size * 8)});
   facts_.insert(facts_.end(), inferred.how.begin(), inferred.how.end());
   if (vma_ranges_) {
@@ -209,9 +210,34 @@ Status LinuxOs::FindModuleSymbols() {
                                           : "no `modules` symbol (kernel without CONFIG_MODULES?)");
   }
   VMEMFS_ASSIGN_OR_RETURN(module_layout_, ResolveModuleLayout(*types_));
+  modules_head_ = head->address;
+  return AddModuleSymbols();
+}
+
+// The `modules` head and struct module's offsets from memory (module_layout_infer.h).
+Status LinuxOs::InferModules() {
+  // `modules` is in the image's .data, between _etext and __init_begin.
+  constexpr uint64_t kSearchBytes = 32ull << 20;
+  const Symbol* etext = symbols_.Lookup("_etext");
+  if (!etext) return NotFoundError("no _etext in kallsyms to search the `modules` head after");
+  ModuleInferInput in{etext->address & ~uint64_t{4095}, kSearchBytes, layout_.stext,
+                      layout_.page_offset};
+  const Symbol* init = symbols_.Lookup("__init_begin");
+  if (init && init->address > in.search_start && init->address - in.search_start < kSearchBytes) {
+    in.search_bytes = init->address - in.search_start;
+  }
+  in.search_bytes = std::min<uint64_t>(in.search_bytes, (1ull << 32) - in.search_start);
+  VMEMFS_ASSIGN_OR_RETURN(InferredModules inferred, InferModuleLayout32(memory_, in));
+  module_layout_ = inferred.layout;
+  modules_head_ = inferred.head;
+  facts_.insert(facts_.end(), inferred.how.begin(), inferred.how.end());
+  return AddModuleSymbols();
+}
+
+Status LinuxOs::AddModuleSymbols() {
   ModuleWalkReport report;
   VMEMFS_ASSIGN_OR_RETURN(auto modules,
-                          ListModules(memory_, *module_layout_, head->address, {}, &report));
+                          ListModules(memory_, *module_layout_, *modules_head_, {}, &report));
   std::vector<Symbol> all(symbols_.symbols().begin(), symbols_.symbols().end());
   size_t kernel = all.size();
   Status first = report.errors.empty() ? Status() : report.errors.front();
@@ -244,14 +270,15 @@ Status LinuxOs::FindModuleSymbols() {
 
 Result<std::vector<Module>> LinuxOs::ReadModules(ModuleWalkReport* report) {
   Guest::Batch batch(guest_);
-  const Symbol* head = symbols_.Lookup("modules");
-  if (!module_layout_ || !head) return UnsupportedError("no module layout or `modules` symbol");
-  return ListModules(memory_, *module_layout_, head->address, {}, report);
+  if (!module_layout_ || !modules_head_) {
+    return UnsupportedError("no module layout or `modules` list head");
+  }
+  return ListModules(memory_, *module_layout_, *modules_head_, {}, report);
 }
 
 Result<std::string> LinuxOs::ModulesText() {
   VMEMFS_ASSIGN_OR_RETURN(auto modules, ReadModules(nullptr));
-  return linux_os::ModulesText(modules);
+  return linux_os::ModulesText(modules, layout_.pointer_size);
 }
 
 // --- Override files (overrides.h) ---

@@ -91,8 +91,12 @@ class LinuxOs : public OperatingSystem, public std::enable_shared_from_this<Linu
   // 32-bit kernels without BTF: the task list's offsets from memory (task_layout_infer.h).
   Status InferTypes();
   Status InferVmas();  // after InferTypes found the VMA tree
-  // Appends the loaded modules' symbols to symbols_ (after the kernel's: /proc/kallsyms order).
+  // The module layout from BTF and the head from the `modules` symbol, then AddModuleSymbols.
   Status FindModuleSymbols();
+  // 32-bit kernels without BTF: both inferred from memory (module_layout_infer.h), likewise.
+  Status InferModules();
+  // Appends the loaded modules' symbols to symbols_ (after the kernel's: /proc/kallsyms order).
+  Status AddModuleSymbols();
   // The loaded modules now.
   Result<std::vector<Module>> ReadModules(ModuleWalkReport* report);
 
@@ -123,6 +127,7 @@ class LinuxOs : public OperatingSystem, public std::enable_shared_from_this<Linu
   std::optional<VmaLayout> vma_layout_;
   std::optional<PathLayout> path_layout_;
   std::optional<ModuleLayout> module_layout_;
+  std::optional<uint64_t> modules_head_;  // the `modules` symbol's, or inferred (32-bit)
   std::optional<VmaRangeLayout> vma_ranges_;
   // The symbol's, or the idle task found in the image (BTF kernels) or inferred (32-bit).
   std::optional<uint64_t> init_task_;

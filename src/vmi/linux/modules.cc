@@ -19,13 +19,14 @@ namespace {
 constexpr int64_t kModuleRefBase = 1;
 // KSYM_NAME_LEN of 6.1 (names are cut there by /proc/kallsyms too).
 constexpr size_t kKsymNameLen = 512;
-constexpr uint64_t kElf64SymSize = 24;  // st_name u32, info u8, other u8, shndx u16, value, size
 // struct kernel_symbol with CONFIG_HAVE_ARCH_PREL32_RELOCATIONS (x86_64): value_offset,
 // name_offset, namespace_offset, each an s32 relative to its own address.
 constexpr uint64_t kKernelSymbolSize = 12;
 
-// "0x" and 16 hex digits, as the kernel's %px prints a 64-bit pointer.
-std::string PointerText(uint64_t v) { return fmt::format("0x{:016x}", v); }
+// "0x" and 16 (or 8) hex digits, as the kernel's %px prints a 64-bit (32-bit) pointer.
+std::string PointerText(uint64_t v, uint64_t pointer_size = 8) {
+  return fmt::format("0x{:0{}x}", v, pointer_size * 2);
+}
 
 void AddSizePart(ModuleLayout& l, Field f) {
   if (l.num_size_parts < ModuleLayout::kMaxSizeParts) l.size_parts[l.num_size_parts++] = f;
@@ -122,16 +123,20 @@ Result<Module> ReadModule(KernelMemory& mem, const ModuleLayout& l, uint64_t add
   auto refcnt = mem.Unsigned(address + l.refcnt.offset, l.refcnt.size);
   Note(m, refcnt.status(), "refcnt");
   m.refcount = static_cast<int32_t>(refcnt.value_or(kModuleRefBase)) - kModuleRefBase;
-  auto init = mem.Pointer(address + l.init), exit = mem.Pointer(address + l.exit);
-  Note(m, init.status(), "init");
-  Note(m, exit.status(), "exit");
-  m.permanent = init.value_or(0) != 0 && exit.has_value() && *exit == 0;
+  if (l.has_init) {
+    auto init = mem.Pointer(address + l.init), exit = mem.Pointer(address + l.exit);
+    Note(m, init.status(), "init");
+    Note(m, exit.status(), "exit");
+    m.permanent = init.value_or(0) != 0 && exit.has_value() && *exit == 0;
+  }
   auto base = mem.Pointer(address + l.base);
   Note(m, base.status(), "base");
   m.base = base.value_or(0);
-  auto taints = mem.Unsigned(address + l.taints.offset, l.taints.size);
-  Note(m, taints.status(), "taints");
-  m.taints = taints.value_or(0);
+  if (l.taints.size != 0) {
+    auto taints = mem.Unsigned(address + l.taints.offset, l.taints.size);
+    Note(m, taints.status(), "taints");
+    m.taints = taints.value_or(0);
+  }
   return m;
 }
 
@@ -184,6 +189,7 @@ using Exports = std::set<std::pair<std::string, uint64_t>>;
 Exports ReadExports(KernelMemory& mem, const ModuleLayout& l, const ModuleLimits& limits,
                     uint64_t module) {
   Exports out;
+  if (!l.has_exports) return out;
   auto syms = mem.Pointer(module + l.syms);
   auto num = mem.Unsigned(module + l.num_syms.offset, l.num_syms.size);
   if (!syms || !num || *syms == 0 || *num == 0 || *num > limits.max_exports) return out;
@@ -214,14 +220,18 @@ Result<std::vector<Symbol>> ModuleSymbols(KernelMemory& mem, const ModuleLayout&
   if (count > limits.max_symbols) {
     return BadDataError("module " + module.name + " claims " + std::to_string(count) + " symbols");
   }
-  VMEMFS_ASSIGN_OR_RETURN(auto syms, ReadArray(mem, symtab, count, kElf64SymSize));
+  if (l.sym_size < 8 || l.sym_value.offset + l.sym_value.size > l.sym_size ||
+      l.sym_value.size > 8) {
+    return BadDataError("Elf_Sym layout");
+  }
+  VMEMFS_ASSIGN_OR_RETURN(auto syms, ReadArray(mem, symtab, count, l.sym_size));
   VMEMFS_ASSIGN_OR_RETURN(auto types, ReadArray(mem, typetab, count, 1));
   auto exports = ReadExports(mem, l, limits, module.address);
   std::vector<Symbol> out;
   out.reserve(count);
   for (uint64_t i = 0; i < count; ++i) {
-    uint64_t st_name = Load(syms, i * kElf64SymSize, 4);
-    uint64_t value = Load(syms, i * kElf64SymSize + 8, 8);
+    uint64_t st_name = Load(syms, i * l.sym_size, 4);  // st_name leads both Elf32/64_Sym
+    uint64_t value = Load(syms, i * l.sym_size + l.sym_value.offset, l.sym_value.size);
     auto name_va = CheckedAdd(strtab, st_name);
     if (!name_va) return FaultError(strtab, "module strtab");
     VMEMFS_ASSIGN_OR_RETURN(std::string name, mem.String(*name_va, kKsymNameLen - 1));
@@ -261,7 +271,7 @@ std::string_view StateText(uint32_t state) {
 
 }  // namespace
 
-std::string ModulesText(const std::vector<Module>& modules) {
+std::string ModulesText(const std::vector<Module>& modules, uint64_t pointer_size) {
   std::string out;
   for (const Module& m : modules) {
     if (m.state == static_cast<uint32_t>(ModuleState::kUnformed)) continue;
@@ -269,7 +279,7 @@ std::string ModulesText(const std::vector<Module>& modules) {
     for (const std::string& user : m.used_by) out += user + ",";
     if (m.permanent) out += "[permanent],";
     if (m.used_by.empty() && !m.permanent) out += "-";
-    out += " " + std::string(StateText(m.state)) + " " + PointerText(m.base);
+    out += " " + std::string(StateText(m.state)) + " " + PointerText(m.base, pointer_size);
     if (m.taints != 0) out += " " + TaintText(m);
     out += "\n";
   }

@@ -21,7 +21,8 @@
 namespace vmemfs::vmi::linux_os {
 
 // Where the fields live in this kernel's struct module, module_use and mod_kallsyms, resolved
-// once from BTF (tests hand in synthetic ones).
+// once from BTF, or inferred from memory on 32-bit kernels without BTF
+// (module_layout_infer.h; tests hand in synthetic ones).
 struct ModuleLayout {
   // struct module
   uint64_t list = 0;  // list_head on the `modules` list
@@ -37,10 +38,15 @@ struct ModuleLayout {
   Field refcnt;       // atomic_t refcnt.counter (CONFIG_MODULE_UNLOAD)
   uint64_t source_list = 0;     // list_head of module_use: the modules using this one
   uint64_t init = 0, exit = 0;  // function pointers: init without exit = [permanent]
-  Field taints;
+  Field taints;  // size 0: not known (an inferred layout), read as no taints
+  // False when init's offset is not known (an inferred layout): no module is [permanent].
+  bool has_init = true;
   uint64_t kallsyms = 0;  // struct mod_kallsyms *
   uint64_t syms = 0;      // const struct kernel_symbol *: the EXPORT_SYMBOL (non-GPL) table
   Field num_syms;
+  // False when no export table is known (an inferred layout where no module exports
+  // anything): every module symbol is then local, as /proc/kallsyms shows it.
+  bool has_exports = true;
   // struct module_use
   uint64_t use_source_list = 0;  // list_head on the used module's source_list
   uint64_t use_source = 0;       // struct module *: the user
@@ -49,6 +55,9 @@ struct ModuleLayout {
   Field kallsyms_num_symtab;
   uint64_t kallsyms_strtab = 0;   // char *
   uint64_t kallsyms_typetab = 0;  // char *: one type letter per symtab entry
+  // Elf_Sym: Elf64_Sym (24 bytes, st_value at 8), or Elf32_Sym on 32-bit kernels (16, at 4).
+  uint64_t sym_size = 24;
+  Field sym_value{8, 8};
 };
 
 // kNotFound naming the first missing member (kernels without CONFIG_MODULES have no struct
@@ -99,8 +108,9 @@ Result<std::vector<Module>> ListModules(KernelMemory& mem, const ModuleLayout& l
 Result<std::vector<Symbol>> ModuleSymbols(KernelMemory& mem, const ModuleLayout& layout,
                                           const Module& module, const ModuleLimits& limits = {});
 
-// /proc/modules exactly (unformed modules skipped), with real addresses (as root sees them).
-std::string ModulesText(const std::vector<Module>& modules);
+// /proc/modules exactly (unformed modules skipped), with real addresses (as root sees them):
+// %px, 2 * pointer_size hex digits.
+std::string ModulesText(const std::vector<Module>& modules, uint64_t pointer_size = 8);
 
 }  // namespace vmemfs::vmi::linux_os
 

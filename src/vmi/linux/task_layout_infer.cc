@@ -41,14 +41,6 @@ bool Printable(std::string_view comm) {
                      [](char c) { return c >= 0x20 && c < 0x7f; });
 }
 
-// A fault is an answer (nothing there); anything else (a vanished VM) is an error.
-Result<bool> ReadOrHole(KernelMemory& mem, uint64_t va, std::span<std::byte> out) {
-  Status s = mem.Read(va, out);
-  if (s.ok()) return true;
-  if (s.code() == ErrorCode::kFault) return false;
-  return s;
-}
-
 Result<std::string> Comm(KernelMemory& mem, uint64_t va) {
   std::string comm(kCommSize, '\0');
   VMEMFS_TRY(mem.Read(va, std::as_writable_bytes(std::span(comm))));
@@ -60,10 +52,10 @@ Result<std::string> Comm(KernelMemory& mem, uint64_t va) {
 Result<std::vector<uint64_t>> FindSwapperComms(KernelMemory& mem, uint64_t start, uint64_t bytes) {
   std::vector<uint64_t> found;
   std::vector<std::byte> buf(bytes + kSwapper.size() - 1);
-  VMEMFS_ASSIGN_OR_RETURN(bool ok, ReadOrHole(mem, start, buf));
+  VMEMFS_ASSIGN_OR_RETURN(bool ok, mem.ReadIfMapped(start, buf));
   if (!ok) {  // the tail may be past the image's last page: try without it
     buf.resize(bytes);
-    VMEMFS_ASSIGN_OR_RETURN(ok, ReadOrHole(mem, start, buf));
+    VMEMFS_ASSIGN_OR_RETURN(ok, mem.ReadIfMapped(start, buf));
     if (!ok) return found;
   }
   const char* base = reinterpret_cast<const char*>(buf.data());
@@ -132,7 +124,7 @@ Result<Windows> ReadWindows(KernelMemory& mem, const Ring& ring) {
   }
   for (uint64_t node : nodes) {
     std::vector<std::byte> w(2 * kSpan);
-    VMEMFS_ASSIGN_OR_RETURN(bool ok, ReadOrHole(mem, node - kSpan, w));
+    VMEMFS_ASSIGN_OR_RETURN(bool ok, mem.ReadIfMapped(node - kSpan, w));
     if (!ok) {
       if (node == ring.head || node == ring.nodes[0]) return NotFoundError("init_task or pid 1 unreadable");
       continue;  // a sample less

@@ -44,29 +44,6 @@ Output RunTool(const std::string& command, const std::string& input = "") {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, ReadFile(out)};
 }
 
-struct PsRow {
-  int pid;
-  std::string comm, cmdline;
-};
-
-// truth/ps.tsv: pid, comm and cmdline (escapes left as they are: the compared names have none).
-std::map<int, PsRow> TruthPs(const std::string& guest) {
-  std::ifstream in(GuestDir(guest) + "/truth/ps.tsv");
-  std::string line;
-  std::getline(in, line);  // header
-  std::map<int, PsRow> rows;
-  while (std::getline(in, line)) {
-    std::vector<std::string> f;
-    std::stringstream ss(line);
-    std::string field;
-    while (std::getline(ss, field, '\t')) f.push_back(field);
-    if (f.size() < 8) continue;
-    f.resize(9);
-    rows[std::stoi(f[0])] = {std::stoi(f[0]), f[7], f[8]};
-  }
-  return rows;
-}
-
 // The processes that live from the truth to any later moment: init, the helpers the guest
 // started and the kernel threads (workers come and go, and /proc shows theirs with a suffix).
 bool Lasting(const PsRow& r) {

@@ -371,7 +371,8 @@ TEST(KernelFinderTest, TablesOutsideRamFindNothing) {
   EXPECT_NE(f.error().message().find("nothing mapped"), std::string::npos) << f.error().message();
   EXPECT_NE(f.error().message().find("root 0x10000000000 is not in RAM"), std::string::npos)
       << f.error().message();
-  EXPECT_LT(k.ram.bytes_read, 32u << 10);
+  // The tables' few pages, and the first MiB once, where an i386 trampoline header would be.
+  EXPECT_LT(k.ram.bytes_read, (1u << 20) + (32u << 10));
 }
 
 TEST(KernelFinderTest, PageTableCyclesEndCleanly) {
@@ -444,7 +445,8 @@ TEST(KernelFinderTest, TheByteBudgetHolds) {
   ASSERT_FALSE(f.has_value());
   EXPECT_NE(f.error().message().find("scanned 3145728 bytes of image data"), std::string::npos)
       << f.error().message();
-  EXPECT_LT(k.ram.bytes_read, 4u << 20);
+  // And the first MiB, searched for an i386 trampoline header.
+  EXPECT_LT(k.ram.bytes_read, 5u << 20);
 }
 
 class FailingMemory : public PhysicalMemory {
@@ -475,6 +477,97 @@ std::filesystem::path SnapshotRoot() {
   std::filesystem::path guests = ::vmemfs::testing::GuestRoot();
   if (std::filesystem::exists(guests / "l4/raw.mem")) return guests;
   return "/work/snaps";
+}
+
+// A miniature i386 kernel, no page tables at all: the trampoline header at 0x9d100, the image
+// at physical 16 MiB (PAGE_OFFSET 0xc0000000), boot_gdt in its .data and the pointer to the
+// note, whose _stext is _text, 64 KiB further on.
+struct MiniI386Kernel {
+  static constexpr uint64_t kHeaderPa = 0x9d100;
+  static constexpr uint64_t kPageOffset = 0xc0000000;
+  static constexpr uint64_t kImagePa = 0x1000000;
+  static constexpr uint64_t kGdtPa = kImagePa + 0x200e80;
+  static constexpr uint64_t kPointerPa = kImagePa + 0x210e50;
+
+  MiniI386Kernel() : ram(32 << 20) {
+    PutHeader(kHeaderPa, kImagePa + 0x80, kGdtPa);
+    PutNote(ram, kNotePa, I386NoteText(kPageOffset + kImagePa));
+    Put32(kPointerPa, kPageOffset + kNotePa);
+  }
+  void PutHeader(uint64_t at, uint32_t start, uint32_t gdt) {
+    const uint32_t header[3] = {start, 0x001f0000, gdt};
+    ram.PutBytes(at, header, sizeof header);
+  }
+  void Put32(uint64_t pa, uint32_t v) { ram.PutBytes(pa, &v, 4); }
+  static std::string I386NoteText(uint64_t stext) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf,
+                  "OSRELEASE=6.1.0-test-686-pae\nSYMBOL(_stext)=%llx\n"
+                  "SYMBOL(swapper_pg_dir)=c1400000\nCONFIG_X86_PAE=y\n",
+                  static_cast<unsigned long long>(stext));
+    return buf;
+  }
+  Result<KernelFinding> Find() { return FindKernelVmcoreInfo({ram, ram.ranges(), {}, {}, {}}); }
+
+  Ram ram;
+};
+
+TEST(KernelFinderI386Test, FindsTheNoteThroughTheTrampolineHeader) {
+  MiniI386Kernel k;
+  auto f = k.Find();
+  ASSERT_TRUE(f.has_value()) << f.error().ToString();
+  EXPECT_EQ(f->note_pa, kNotePa);
+  EXPECT_EQ(f->pointer_va, MiniI386Kernel::kPageOffset + MiniI386Kernel::kPointerPa);
+  EXPECT_EQ(f->image_start, MiniI386Kernel::kPageOffset + MiniI386Kernel::kImagePa);
+  EXPECT_EQ(f->mode, PagingMode::kPae);
+  EXPECT_EQ(f->root, 0x1400000u);
+  EXPECT_NE(f->how.find("trampoline header at 0x9d100"), std::string::npos) << f->how;
+  EXPECT_NE(f->how.find("PAGE_OFFSET 0xc0000000"), std::string::npos) << f->how;
+  // boot_gdt's page to the pointer: 64 KiB, one chunk; the header search below 1 MiB.
+  EXPECT_LT(f->cost.bytes_read, 2u << 20);
+}
+
+TEST(KernelFinderI386Test, AnotherSplitIsFoundByItsPointer) {
+  MiniI386Kernel k;
+  constexpr uint64_t kSplit = 0x80000000;
+  PutNote(k.ram, kNotePa, MiniI386Kernel::I386NoteText(kSplit + MiniI386Kernel::kImagePa));
+  k.Put32(MiniI386Kernel::kPointerPa, kSplit + kNotePa);
+  auto f = k.Find();
+  ASSERT_TRUE(f.has_value()) << f.error().ToString();
+  EXPECT_NE(f->how.find("PAGE_OFFSET 0x80000000"), std::string::npos) << f->how;
+}
+
+TEST(KernelFinderI386Test, RefusesANoteWhoseTextIsNotAtTheHeadersImage) {
+  MiniI386Kernel k;
+  PutNote(k.ram, kNotePa, MiniI386Kernel::I386NoteText(0xc0000000 + (8 << 20)));
+  auto f = k.Find();
+  ASSERT_FALSE(f.has_value());
+  EXPECT_EQ(f.error().code(), ErrorCode::kNotFound);
+  EXPECT_NE(f.error().message().find("not just below startup_32_smp"), std::string::npos)
+      << f.error().message();
+}
+
+// Look-alike headers: addresses out of order, below 1 MiB, beyond RAM, too far apart. None is
+// followed; the real one after them still is.
+TEST(KernelFinderI386Test, SkipsImplausibleHeaders) {
+  MiniI386Kernel k;
+  k.PutHeader(0x9c000, 0x1100000, 0x1000000);
+  k.PutHeader(0x9c010, 0x80000, 0x1000000);
+  k.PutHeader(0x9c020, 0x1000000, 0x7000000);
+  k.PutHeader(0x9c030, 0x1000000, 0x1000000 + (65u << 20));
+  auto f = k.Find();
+  ASSERT_TRUE(f.has_value()) << f.error().ToString();
+  EXPECT_NE(f->how.find("header at 0x9d100"), std::string::npos) << f->how;
+}
+
+TEST(KernelFinderI386Test, AHeaderAtTheEndOfRamIsBounded) {
+  MiniI386Kernel k;
+  // boot_gdt on RAM's last page: the scan stops at the end of RAM, nothing is found there.
+  k.PutHeader(MiniI386Kernel::kHeaderPa, (32u << 20) - 0x100000, (32u << 20) - 8);
+  auto f = k.Find();
+  ASSERT_FALSE(f.has_value());
+  EXPECT_EQ(f.error().code(), ErrorCode::kNotFound);
+  EXPECT_LT(k.ram.bytes_read, 2u << 20);
 }
 
 // Guest-physical reads through a driver.
@@ -591,6 +684,70 @@ INSTANTIATE_TEST_SUITE_P(Guests, RealGuestFinderTest,
                                            std::make_tuple("l4", "core.elf", true),
                                            std::make_tuple("l5", "core.elf", true),
                                            std::make_tuple("l4", "core.elf", false)));
+
+class RealI386FinderTest
+    : public ::testing::TestWithParam<std::tuple<const char*, const char*, bool>> {};
+
+// i386 kernels through their trampoline header, registers or not: the same note as the
+// whole-RAM scan, at the cost of a few MiB of image, and the image where the guest says.
+TEST_P(RealI386FinderTest, FindsTheRunningKernelsNoteThroughTheTrampolineHeader) {
+  auto [name, file, with_registers] = GetParam();
+  const std::filesystem::path dir = SnapshotRoot() / name;
+  if (!std::filesystem::exists(dir / file)) GTEST_SKIP() << "no snapshot at " << dir / file;
+  auto driver = drivers::OpenSnapshot((dir / file).string(), {});
+  ASSERT_TRUE(driver.has_value()) << driver.error().ToString();
+  DriverMemory mem(**driver);
+  const std::vector<RegisterRoot> regs =
+      with_registers ? TruthRegisters(dir / "truth/registers.txt") : std::vector<RegisterRoot>{};
+  if (with_registers) {
+    ASSERT_FALSE(regs.empty());
+  }
+  std::vector<drivers::PhysRange> ranges((*driver)->ranges().begin(), (*driver)->ranges().end());
+  uint64_t ram = 0;
+  for (const drivers::PhysRange& r : ranges) ram += r.size();
+  auto guest = Guest::Open(std::move(*driver));
+  ASSERT_TRUE(guest.has_value()) << guest.error().ToString();
+  int verified = 0;
+  auto verify = [&](const VmcoreInfo& info) {
+    ++verified;
+    return FindKernelLayout(**guest, info).has_value();
+  };
+  auto start = std::chrono::steady_clock::now();
+  auto found = FindKernelVmcoreInfo({mem, ranges, regs, verify, {}});
+  const double ms = MsSince(start);
+  ASSERT_TRUE(found.has_value()) << found.error().ToString();
+  EXPECT_EQ(verified, 1);
+  start = std::chrono::steady_clock::now();
+  auto scanned = LocateVmcoreInfo(**guest);
+  const double scan_ms = MsSince(start);
+  ASSERT_TRUE(scanned.has_value()) << scanned.error().ToString();
+  std::printf("[ %s/%s%s ] %s\n", name, file, with_registers ? " +registers" : "",
+              found->how.c_str());
+  std::printf("[ %s/%s%s ] finder: %.1f KiB read, %u pointers, %.2f ms; whole-RAM scan: %.0f "
+              "MiB of RAM, %.2f ms\n",
+              name, file, with_registers ? " +registers" : "", found->cost.bytes_read / 1024.0,
+              found->cost.pointers_checked, ms, static_cast<double>(ram) / (1 << 20), scan_ms);
+  EXPECT_EQ(found->text, scanned->text);
+  EXPECT_EQ(found->note_pa, scanned->note_pa);
+  auto text = KallsymsAddress(dir / "truth/kallsyms.txt", "_text");
+  ASSERT_TRUE(text.has_value());
+  EXPECT_EQ(found->image_start, *text);
+  EXPECT_EQ(found->mode, std::string(name) == "pae" ? PagingMode::kPae : PagingMode::kLegacy32);
+  EXPECT_NE(found->how.find("i386 real-mode trampoline header"), std::string::npos);
+  // In the image: past its text, before the end of RAM's first GiB (lowmem).
+  auto etext = KallsymsAddress(dir / "truth/kallsyms.txt", "_etext");
+  ASSERT_TRUE(etext.has_value());
+  EXPECT_GT(found->pointer_va, *etext);
+  EXPECT_LT(found->pointer_va - *text, 64u << 20);
+  EXPECT_LT(found->cost.bytes_read, 16u << 20);
+  EXPECT_LT(found->cost.bytes_read, ram / 8);
+}
+
+INSTANTIATE_TEST_SUITE_P(Guests, RealI386FinderTest,
+                         ::testing::Values(std::make_tuple("pae", "raw.mem", false),
+                                           std::make_tuple("legacy32", "raw.mem", false),
+                                           std::make_tuple("pae", "core.elf", true),
+                                           std::make_tuple("legacy32", "core.elf", true)));
 
 class RealGuestUserCr3Test : public ::testing::TestWithParam<const char*> {};
 
