@@ -177,48 +177,6 @@ TEST_P(Linux32GuestTest, KernelSymbolFilesReadTheirMemory) {
   }
 }
 
-struct PsRow {
-  int pid = 0, ppid = 0;
-  std::string state, comm, cmdline;
-  std::string uid, gid, threads;  // real ids and the thread count, decimal
-};
-
-// ps.tsv (pstruth.c): pid ppid tgid state uid gid ... comm cmdline, tab-separated, escaped.
-// `guest`: a test guest's name, or a guest directory (a libvirt domain's, with its truth/).
-std::map<int, PsRow> TruthPs(const std::string& guest) {
-  auto unescape = [](const std::string& s) {
-    std::string out;
-    for (size_t i = 0; i < s.size(); ++i) {
-      if (s[i] != '\\' || i + 1 == s.size()) {
-        out += s[i];
-      } else if (s[i + 1] == 'x' && i + 3 < s.size()) {
-        out += char(std::stoi(s.substr(i + 2, 2), nullptr, 16));
-        i += 3;
-      } else {
-        char c = s[++i];
-        out += c == 't' ? '\t' : c == 'n' ? '\n' : c;
-      }
-    }
-    return out;
-  };
-  const std::string dir = guest.find('/') == std::string::npos ? GuestDir(guest) : guest;
-  std::ifstream in(dir + "/truth/ps.tsv");
-  std::string line;
-  std::getline(in, line);  // header
-  std::map<int, PsRow> rows;
-  while (std::getline(in, line)) {
-    std::vector<std::string> f;
-    std::stringstream ss(line);
-    std::string field;
-    while (std::getline(ss, field, '\t')) f.push_back(field);
-    if (f.size() < 8) continue;
-    f.resize(9);
-    rows[std::stoi(f[0])] = {std::stoi(f[0]), std::stoi(f[1]), f[3], unescape(f[7]),
-                             unescape(f[8]), f[4], f[5], f[6]};
-  }
-  return rows;
-}
-
 // Helpers the guest started and that live until the snapshot.
 bool Persistent(const PsRow& r) {
   return r.comm == "marker" || r.comm == "ticker" || r.comm == "sleep" || r.pid == 1;

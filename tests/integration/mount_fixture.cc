@@ -401,7 +401,8 @@ uint64_t TruthSymbol(const std::string& guest, const std::string& symbol) {
 }
 
 std::map<int, PsRow> TruthPs(const std::string& guest) {
-  std::ifstream in(GuestDir(guest) + "/truth/ps.tsv");
+  const std::string dir = guest.find('/') == std::string::npos ? GuestDir(guest) : guest;
+  std::ifstream in(dir + "/truth/ps.tsv");
   std::string line;
   std::getline(in, line);  // header
   std::map<int, PsRow> rows;
@@ -412,8 +413,8 @@ std::map<int, PsRow> TruthPs(const std::string& guest) {
     while (std::getline(ss, field, '\t')) f.push_back(field);
     if (f.size() < 8) continue;
     f.resize(9);
-    PsRow r{std::stoi(f[0]), std::stoi(f[1]), std::stoi(f[2]), f[3], f[4], f[5],
-            Unescape(f[7]),  Unescape(f[8])};
+    PsRow r{std::stoi(f[0]), std::stoi(f[1]), std::stoi(f[2]), f[3],          f[4],
+            f[5],            f[6],            Unescape(f[7]),  Unescape(f[8])};
     rows[r.pid] = r;
   }
   return rows;

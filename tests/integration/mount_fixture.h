@@ -100,9 +100,10 @@ uint64_t TruthSymbol(const std::string& guest, const std::string& symbol);
 // One line of truth/ps.tsv (tools/guest/pstruth.c), escapes undone.
 struct PsRow {
   int pid, ppid, tgid;
-  std::string state, uid, gid, comm, cmdline;
+  std::string state, uid, gid, threads, comm, cmdline;  // real ids, thread count: decimal
 };
-// truth/ps.tsv by pid.
+// truth/ps.tsv by pid. `guest`: a test guest's name, or a guest directory (a libvirt
+// domain's, with its truth/).
 std::map<int, PsRow> TruthPs(const std::string& guest);
 
 // truth/tasks.tsv (pstruth tasks): each process's ids and threads; empty when the guest's image
