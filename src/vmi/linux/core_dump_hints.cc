@@ -69,6 +69,11 @@ Result<CoreDumpHints::Image> KernelImage(KernelMemory& memory, const KernelLayou
 
 Result<CoreDumpHints> FindCoreDumpHints(KernelMemory& memory, const VmcoreInfo& info,
                                         const KernelLayout& layout, const SymbolTable& symbols) {
+  // An i386 core is ELF32 or EM_386 with the lowmem direct map only; the x86-64 tools this is
+  // tested with (Debian's crash and drgn) do not read one.
+  if (layout.pointer_size != 8) {
+    return UnsupportedError("not for 32-bit kernels yet (the kdump layout written is x86-64's)");
+  }
   CoreDumpHints hints;
   hints.note_name = "VMCOREINFO";
   hints.note_type = 0;  // as the kernel writes it (crash_core.c)
