@@ -388,24 +388,7 @@ TEST_P(Linux32GuestTest, ModuleKallsymsLinesAreTheGuestsOwn) {
 
 // Module symbols' files hold the kernel memory at the symbol, as kmem shows it.
 TEST_P(Linux32GuestTest, ModuleSymbolFilesReadTheirMemory) {
-  std::ifstream truth(GuestDir(GetParam().guest) + "/truth/kallsyms.txt");
-  std::string line;
-  int checked = 0;
-  while (std::getline(truth, line) && checked < 20) {
-    size_t tab = line.find("\t[");
-    if (tab == std::string::npos) continue;
-    std::istringstream fields(line.substr(0, tab));
-    std::string addr, type, name;
-    fields >> addr >> type >> name;
-    if (type != "t" && type != "T") continue;  // code: mapped and non-empty
-    std::string module = line.substr(tab + 2, line.size() - tab - 3);
-    std::string bytes = ReadFile(vm("symbols/modules/" + module + "/" + name));
-    ASSERT_FALSE(bytes.empty()) << line;
-    size_t n = std::min<size_t>(bytes.size(), 64);
-    EXPECT_EQ(bytes.substr(0, n), PreadAt(vm("kmem"), std::stoull(addr, nullptr, 16), n)) << line;
-    ++checked;
-  }
-  EXPECT_EQ(checked, 20);
+  EXPECT_EQ(ExpectModuleSymbolFilesReadKmem(vm(""), GetParam().guest, 32, 20), 20);
 }
 
 TEST_P(Linux32GuestTest, InfoSaysHowTheModulesWereFound) {

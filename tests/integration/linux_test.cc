@@ -240,26 +240,8 @@ TEST_P(LinuxGuestTest, ProcModulesIsTheGuestsOwn) {
 // Module symbols' files hold the kernel memory at the symbol, as kmem shows it.
 TEST_P(LinuxGuestTest, ModuleSymbolFilesReadTheirMemory) {
   if (TruthModules(GetParam().guest).empty()) GTEST_SKIP() << "the guest loaded no modules";
-  std::ifstream truth(GuestDir(GetParam().guest) + "/truth/kallsyms.txt");
-  uint64_t bits = GetParam().guest == "l5" ? 57 : 48;
-  std::string line;
-  int checked = 0;
-  while (std::getline(truth, line) && checked < 20) {
-    size_t tab = line.find("\t[");
-    if (tab == std::string::npos) continue;
-    std::istringstream fields(line.substr(0, tab));
-    std::string addr, type, name;
-    fields >> addr >> type >> name;
-    if (type != "t" && type != "T") continue;  // code: mapped and non-empty
-    std::string module = line.substr(tab + 2, line.size() - tab - 3);
-    std::string bytes = ReadFile(vm("symbols/modules/" + module + "/" + name));
-    ASSERT_FALSE(bytes.empty()) << line;
-    uint64_t va = std::stoull(addr, nullptr, 16);
-    size_t n = std::min<size_t>(bytes.size(), 64);
-    EXPECT_EQ(bytes.substr(0, n), PreadAt(vm("kmem"), va & ((1ull << bits) - 1), n)) << line;
-    ++checked;
-  }
-  EXPECT_EQ(checked, 20);
+  const int bits = GetParam().guest == "l5" ? 57 : 48;
+  EXPECT_EQ(ExpectModuleSymbolFilesReadKmem(vm(""), GetParam().guest, bits, 20), 20);
 }
 
 INSTANTIATE_TEST_SUITE_P(Guests, LinuxGuestTest,

@@ -420,4 +420,28 @@ std::map<int, PsRow> TruthPs(const std::string& guest) {
   return rows;
 }
 
+int ExpectModuleSymbolFilesReadKmem(const std::string& vm_dir, const std::string& guest,
+                                    int va_bits, int count) {
+  std::ifstream truth(GuestDir(guest) + "/truth/kallsyms.txt");
+  std::string line;
+  int checked = 0;
+  while (std::getline(truth, line) && checked < count) {
+    size_t tab = line.find("\t[");
+    if (tab == std::string::npos) continue;
+    std::istringstream fields(line.substr(0, tab));
+    std::string addr, type, name;
+    fields >> addr >> type >> name;
+    if (type != "t" && type != "T") continue;  // code: mapped and non-empty
+    std::string module = line.substr(tab + 2, line.size() - tab - 3);
+    std::string bytes = ReadFile(vm_dir + "/symbols/modules/" + module + "/" + name);
+    EXPECT_FALSE(bytes.empty()) << line;
+    const uint64_t va = std::stoull(addr, nullptr, 16);
+    const size_t n = std::min<size_t>(bytes.size(), 64);
+    EXPECT_EQ(bytes.substr(0, n), PreadAt(vm_dir + "/kmem", va & ((1ull << va_bits) - 1), n))
+        << line;
+    ++checked;
+  }
+  return checked;
+}
+
 }  // namespace vmemfs::testing

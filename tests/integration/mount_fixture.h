@@ -119,6 +119,13 @@ std::map<int, TruthTask> TruthTasks(const std::string& guest);
 // and the same ids.
 void ExpectTaskIs(const std::string& proc_dir, int pid, const TruthTask& t);
 
+// EXPECTs that the files symbols/modules/<module>/<name> under vm_dir (a mounted VM directory)
+// hold kmem's bytes at their symbols, for the first `count` module code symbols of the
+// guest's truth/kallsyms.txt. kmem's offset is the address's low `va_bits` bits (the
+// canonical upper half folded down on x86-64; all 32 on i386). Returns how many were checked.
+int ExpectModuleSymbolFilesReadKmem(const std::string& vm_dir, const std::string& guest,
+                                    int va_bits, int count);
+
 }  // namespace vmemfs::testing
 
 #endif  // VMEMFS_TESTS_INTEGRATION_MOUNT_FIXTURE_H_
