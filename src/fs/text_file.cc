@@ -51,20 +51,20 @@ class TextFile : public File {
       : guest_(guest), generate_(std::move(generate)), on_write_(std::move(on_write)) {}
 
   uint64_t Size() const override {
-    auto text = Current(/*fresh=*/false);
+    auto text = TextNow(/*fresh=*/false);
     return text ? (*text)->size() : 0;
   }
   bool writable() const override { return static_cast<bool>(on_write_); }
 
   Result<std::unique_ptr<Handle>> Open() override {
     const bool live = guest_ != nullptr && guest_->may_change();
-    VMEMFS_ASSIGN_OR_RETURN(Text text, Current(/*fresh=*/live));
+    VMEMFS_ASSIGN_OR_RETURN(Text text, TextNow(/*fresh=*/live));
     return std::unique_ptr<Handle>(std::make_unique<TextHandle>(std::move(text), on_write_, live));
   }
 
  private:
   // The text of the guest's current generation, made now if there is none or `fresh`.
-  Result<Text> Current(bool fresh) const {
+  Result<Text> TextNow(bool fresh) const {
     const uint64_t generation = guest_ != nullptr ? guest_->generation() : 0;
     std::lock_guard lock(mu_);
     if (fresh || !made_ || generation != generation_) {
