@@ -153,14 +153,26 @@ Status LinuxOs::FindInitTask() {
   return Status();
 }
 
-Status LinuxOs::InferTypes() {
-  // init_task is in the image's .data, a few MiB after the text: 64 MiB bounds the search.
-  constexpr uint64_t kSearchBytes = 64ull << 20;
+// Where the searches of a kernel without BTF look: from _etext (page-aligned) for at most
+// max_bytes, stopping at end_symbol when it follows, and below 4 GiB (such kernels are 32-bit;
+// kallsyms is the guest's, so nothing here is trusted to be in order).
+Result<LinuxOs::ImageWindow> LinuxOs::ImageData(uint64_t max_bytes, const char* end_symbol,
+                                                std::string_view what) {
+  constexpr uint64_t k4GiB = 1ull << 32;
   const Symbol* etext = symbols_.Lookup("_etext");
-  if (!etext) return NotFoundError("no _etext in kallsyms to search init_task after");
-  InferInput in{etext->address & ~uint64_t{4095}, kSearchBytes, layout_.page_offset,
-                layout_.stext, layout_.stext_pa};
-  if (in.search_start + in.search_bytes > (1ull << 32)) in.search_bytes = (1ull << 32) - in.search_start;
+  if (!etext) return NotFoundError(fmt::format("no _etext in kallsyms to search {} after", what));
+  ImageWindow w{etext->address & ~uint64_t{4095}, max_bytes};
+  if (w.start >= k4GiB) return BadDataError(fmt::format("_etext {} is above 4 GiB", Hex(w.start)));
+  const Symbol* end = end_symbol ? symbols_.Lookup(end_symbol) : nullptr;
+  if (end && end->address > w.start) w.bytes = std::min(w.bytes, end->address - w.start);
+  w.bytes = std::min(w.bytes, k4GiB - w.start);
+  return w;
+}
+
+Status LinuxOs::InferTypes() {
+  // init_task is in the image's data, a few MiB after the text: 64 MiB bounds the search.
+  VMEMFS_ASSIGN_OR_RETURN(ImageWindow window, ImageData(64ull << 20, nullptr, "init_task"));
+  InferInput in{window.start, window.bytes, layout_.page_offset, layout_.stext, layout_.stext_pa};
   VMEMFS_ASSIGN_OR_RETURN(InferredTasks inferred, InferTaskLayout32(memory_, in));
   task_layout_ = inferred.layout;
   init_task_ = inferred.init_task;
@@ -217,16 +229,9 @@ Status LinuxOs::FindModuleSymbols() {
 // The `modules` head and struct module's offsets from memory (module_layout_infer.h).
 Status LinuxOs::InferModules() {
   // `modules` is in the image's .data, between _etext and __init_begin.
-  constexpr uint64_t kSearchBytes = 32ull << 20;
-  const Symbol* etext = symbols_.Lookup("_etext");
-  if (!etext) return NotFoundError("no _etext in kallsyms to search the `modules` head after");
-  ModuleInferInput in{etext->address & ~uint64_t{4095}, kSearchBytes, layout_.stext,
-                      layout_.page_offset};
-  const Symbol* init = symbols_.Lookup("__init_begin");
-  if (init && init->address > in.search_start && init->address - in.search_start < kSearchBytes) {
-    in.search_bytes = init->address - in.search_start;
-  }
-  in.search_bytes = std::min<uint64_t>(in.search_bytes, (1ull << 32) - in.search_start);
+  VMEMFS_ASSIGN_OR_RETURN(ImageWindow window,
+                          ImageData(32ull << 20, "__init_begin", "the `modules` head"));
+  ModuleInferInput in{window.start, window.bytes, layout_.stext, layout_.page_offset};
   VMEMFS_ASSIGN_OR_RETURN(InferredModules inferred, InferModuleLayout32(memory_, in));
   module_layout_ = inferred.layout;
   modules_head_ = inferred.head;

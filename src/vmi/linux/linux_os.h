@@ -16,6 +16,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "vmi/linux/file_path.h"
@@ -89,6 +90,11 @@ class LinuxOs : public OperatingSystem, public std::enable_shared_from_this<Linu
   Status UseOverrideSymbols();  // overrides.h: --symbols / --isf
   Status UseOverrideTypes();    // overrides.h: --isf / --offsets
   // 32-bit kernels without BTF: the task list's offsets from memory (task_layout_infer.h).
+  struct ImageWindow {
+    uint64_t start;  // kernel VA
+    uint64_t bytes;
+  };
+  Result<ImageWindow> ImageData(uint64_t max_bytes, const char* end_symbol, std::string_view what);
   Status InferTypes();
   Status InferVmas();  // after InferTypes found the VMA tree
   // The module layout from BTF and the head from the `modules` symbol, then AddModuleSymbols.
