@@ -49,6 +49,33 @@ class FuzzKernel {
   std::unique_ptr<vmi::linux_os::KernelMemory> mem_;
 };
 
+// The same for the 32-bit inference targets: 2-level 32-bit page tables (the page directory at
+// physical 0) map lowmem at kPageOffset with 4 MiB pages; the input follows at physical kImage.
+class FuzzKernel32 {
+ public:
+  static constexpr uint64_t kPageOffset = 0xc0000000;
+  static constexpr uint64_t kImage = 0x10000;
+
+  explicit FuzzKernel32(std::span<const uint8_t> image) {
+    uint64_t size = kImage + image.size() + 1;
+    auto driver = std::make_unique<testing::MemoryDriver>(size);
+    for (uint32_t i = 0; i * (4ull << 20) < size; ++i) {
+      driver->Put32(((kPageOffset >> 22) + i) * 4, (i << 22) | 0x83);  // PDE: 4 MiB page
+    }
+    if (!image.empty()) driver->Put(kImage, image.data(), image.size());
+    guest_ = std::move(*vmi::Guest::Open(std::move(driver)));
+    mem_ = std::make_unique<vmi::linux_os::KernelMemory>(
+        *guest_, vmi::AddressSpace{vmi::PagingMode::kLegacy32, 0}, 4);
+  }
+  vmi::linux_os::KernelMemory& mem() { return *mem_; }
+  // The kernel VA of byte `offset` of the image.
+  static uint64_t Va(uint64_t offset) { return kPageOffset + kImage + offset; }
+
+ private:
+  std::unique_ptr<vmi::Guest> guest_;
+  std::unique_ptr<vmi::linux_os::KernelMemory> mem_;
+};
+
 }  // namespace vmemfs::fuzz
 
 #endif  // VMEMFS_FUZZ_FUZZ_KERNEL_H_

@@ -1,9 +1,7 @@
 // Fuzzes the 32-bit module inference (module_layout_infer.h) and the module walk on its result
 // (ListModules, ModuleSymbols, ModulesText) over hostile kernel memory.
 //
-// Input: kernel memory behind 2-level 32-bit page tables that map lowmem at 0xc0000000
-// (PAGE_OFFSET) with 4 MiB pages: physical 0 holds the page directory, the input follows at
-// physical kImage. Its first half is the searched "image data" (where the `modules` head is
+// Input: 32-bit kernel memory as FuzzKernel32 (fuzz_kernel.h) maps it. Its first half is the searched "image data" (where the `modules` head is
 // looked for), the second half stands for module memory. Checks that nothing crashes or hangs,
 // that every cap holds and that an inferred layout names members inside the bytes it read.
 #include <cstddef>
@@ -12,30 +10,22 @@
 #include <span>
 
 #include "fuzz_kernel.h"
-#include "testing/memory_driver.h"
-#include "vmi/guest.h"
 #include "vmi/linux/module_layout_infer.h"
 
 namespace vmemfs::vmi::linux_os {
 namespace {
 
+using fuzz::FuzzKernel32;
 using fuzz::Require;
 
-constexpr uint64_t kPageOffset = 0xc0000000;
-constexpr uint64_t kImage = 0x10000;
 constexpr uint64_t kMaxInput = 1 << 20;
 
 void Run(const uint8_t* data, size_t size) {
   if (size > kMaxInput) return;
-  auto driver = std::make_unique<testing::MemoryDriver>(kImage + size + 1);
-  for (uint32_t i = 0; i * (4u << 20) < kImage + size + 1; ++i) {
-    driver->Put32(((kPageOffset >> 22) + i) * 4, (i << 22) | 0x83);
-  }
-  if (size > 0) driver->Put(kImage, data, size);
-  auto guest = Guest::Open(std::move(driver));
-  if (!guest) return;
-  KernelMemory mem(**guest, AddressSpace{PagingMode::kLegacy32, 0}, 4);
-  ModuleInferInput in{kPageOffset + kImage, size / 2, kPageOffset + kImage, kPageOffset};
+  FuzzKernel32 kernel({data, size});
+  KernelMemory& mem = kernel.mem();
+  ModuleInferInput in{FuzzKernel32::Va(0), size / 2, FuzzKernel32::Va(0),
+                      FuzzKernel32::kPageOffset};
   auto inferred = InferModuleLayout32(mem, in);
   if (!inferred) return;
   const ModuleLayout& l = inferred->layout;

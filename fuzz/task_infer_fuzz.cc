@@ -1,9 +1,7 @@
 // Fuzzes the 32-bit task-list and VMA inference (task_layout_infer.h, vma_layout_infer.h) and
 // what runs on their results (ListTasks, ListVmaRanges, ListVmas) over hostile kernel memory.
 //
-// Input: the "image data" after _etext, behind 2-level 32-bit page tables that map lowmem at
-// 0xc0000000 (PAGE_OFFSET) with 4 MiB pages: physical 0 holds the page directory, the input
-// follows at physical kImage. Checks that nothing crashes or hangs and that an inferred layout
+// Input: the "image data" after _etext, mapped as FuzzKernel32 (fuzz_kernel.h) maps it. Checks that nothing crashes or hangs and that an inferred layout
 // only names members inside its task_struct window.
 #include <cstddef>
 #include <cstdint>
@@ -11,8 +9,6 @@
 #include <span>
 
 #include "fuzz_kernel.h"
-#include "testing/memory_driver.h"
-#include "vmi/guest.h"
 #include "vmi/linux/task_layout_infer.h"
 #include "vmi/linux/process_info.h"
 #include "vmi/linux/tasks.h"
@@ -23,25 +19,18 @@
 namespace vmemfs::vmi::linux_os {
 namespace {
 
+using fuzz::FuzzKernel32;
 using fuzz::Require;
 
-constexpr uint64_t kPageOffset = 0xc0000000;
-constexpr uint64_t kImage = 0x10000;
 constexpr uint64_t kMaxInput = 1 << 20;
 
 void Run(const uint8_t* data, size_t size) {
   if (size > kMaxInput) return;
-  auto driver = std::make_unique<testing::MemoryDriver>(kImage + size + 1);
-  // PDEs for VA 0xc0000000.. -> physical 0.., 4 MiB pages: covers the input.
-  for (uint32_t i = 0; i * (4u << 20) < kImage + size + 1; ++i) {
-    driver->Put32(((kPageOffset >> 22) + i) * 4, (i << 22) | 0x83);
-  }
-  if (size > 0) driver->Put(kImage, data, size);
-  auto guest = Guest::Open(std::move(driver));
-  if (!guest) return;
-  KernelMemory mem(**guest, AddressSpace{PagingMode::kLegacy32, 0}, 4);
+  FuzzKernel32 kernel({data, size});
+  KernelMemory& mem = kernel.mem();
   // _stext at the image's start: its translation is the check for a user mm's pgd.
-  InferInput in{kPageOffset + kImage, size, kPageOffset, kPageOffset + kImage, kImage};
+  InferInput in{FuzzKernel32::Va(0), size, FuzzKernel32::kPageOffset, FuzzKernel32::Va(0),
+                FuzzKernel32::kImage};
   auto inferred = InferTaskLayout32(mem, in);
   if (!inferred) return;
   const TaskLayout& l = inferred->layout;
@@ -52,7 +41,7 @@ void Run(const uint8_t* data, size_t size) {
   auto tasks = ListTasks(mem, l, inferred->init_task, limits, &report);
   if (!tasks) return;
   Require(tasks->size() <= limits.max_tasks);
-  VmaInferInput vin{kPageOffset, 0, {}, {}};
+  VmaInferInput vin{FuzzKernel32::kPageOffset, 0, {}, {}};
   for (const Task& t : *tasks) {
     // Threads beyond the leader only where their offsets were inferred, within the cap.
     Require(t.comm.size() < 16 &&
