@@ -1,9 +1,10 @@
 // Fuzzes the 32-bit module inference (module_layout_infer.h) and the module walk on its result
 // (ListModules, ModuleSymbols, ModulesText) over hostile kernel memory.
 //
-// Input: 32-bit kernel memory as FuzzKernel32 (fuzz_kernel.h) maps it. Its first half is the searched "image data" (where the `modules` head is
-// looked for), the second half stands for module memory. Checks that nothing crashes or hangs,
-// that every cap holds and that an inferred layout names members inside the bytes it read.
+// Input: 32-bit kernel memory as FuzzKernel32 (fuzz_kernel.h) maps it. Its first half is the
+// searched "image data" (where the `modules` head is looked for), the second half stands for
+// module memory. Checks that nothing crashes or hangs, that every cap holds and that an inferred
+// layout names members inside the bytes it read.
 #include <cstddef>
 #include <cstdint>
 #include <memory>

@@ -1,8 +1,9 @@
 // Fuzzes the 32-bit task-list and VMA inference (task_layout_infer.h, vma_layout_infer.h) and
 // what runs on their results (ListTasks, ListVmaRanges, ListVmas) over hostile kernel memory.
 //
-// Input: the "image data" after _etext, mapped as FuzzKernel32 (fuzz_kernel.h) maps it. Checks that nothing crashes or hangs and that an inferred layout
-// only names members inside its task_struct window.
+// Input: the "image data" after _etext, mapped as FuzzKernel32 (fuzz_kernel.h) maps it. Checks
+// that nothing crashes or hangs and that an inferred layout only names members inside its
+// task_struct window.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
