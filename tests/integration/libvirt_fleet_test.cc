@@ -63,20 +63,9 @@ bool Eventually(const std::function<bool()>& ok, int seconds) {
   return ok();
 }
 
-// The address of `symbol` in DIR/truth/kallsyms.txt, as kallsyms prints it.
-std::string TruthAddress(const std::string& dir, const std::string& symbol) {
-  std::ifstream in(dir + "/truth/kallsyms.txt");
-  std::string addr, type, name, rest;
-  while (in >> addr >> type >> name) {
-    if (name == symbol) return addr;
-    std::getline(in, rest);
-  }
-  return "";
-}
-
 // vmemfs found the guest's kernel where the guest itself says it is.
 bool ShowsTruthfulKallsyms(const std::string& vm, const std::string& guest_dir, int seconds) {
-  const std::string banner = TruthAddress(guest_dir, "linux_banner");
+  const std::string banner = ReadTruthSymbolText(guest_dir, "linux_banner");
   if (banner.empty()) return false;
   return Eventually(
       [&] {

@@ -53,17 +53,6 @@ int GuestPy(const std::string& args) {
                     .c_str());
 }
 
-// The address of `symbol` in DIR/truth/kallsyms.txt as kallsyms prints it (16 hex digits).
-std::string TruthAddress(const std::string& dir, const std::string& symbol) {
-  std::ifstream in(dir + "/truth/kallsyms.txt");
-  std::string addr, type, name, rest;
-  while (in >> addr >> type >> name) {
-    if (name == symbol) return addr;
-    std::getline(in, rest);
-  }
-  return "";
-}
-
 bool WaitFile(const std::string& path, const std::function<bool(const std::string&)>& ok,
               int seconds) {
   for (int i = 0; i < seconds * 10; ++i) {
@@ -116,7 +105,7 @@ TEST(LibvirtMountTest, DaemonizedMountFollowsADomainThroughBootAndReset) {
   const std::string vm = m / name;
 
   ASSERT_EQ(GuestPy("wait-ready --dir '" + dir + "' --boot 1"), 0);
-  std::string banner = TruthAddress(dir, "linux_banner");
+  std::string banner = ReadTruthSymbolText(dir, "linux_banner");
   ASSERT_FALSE(banner.empty());
   EXPECT_TRUE(WaitFile(
       vm + "/symbols/kallsyms",
@@ -127,7 +116,7 @@ TEST(LibvirtMountTest, DaemonizedMountFollowsADomainThroughBootAndReset) {
 
   ASSERT_EQ(system(("virsh -q -c qemu:///system reset " + name + " >/dev/null").c_str()), 0);
   ASSERT_EQ(GuestPy("wait-ready --dir '" + dir + "' --boot 2"), 0);
-  std::string new_banner = TruthAddress(dir, "linux_banner");
+  std::string new_banner = ReadTruthSymbolText(dir, "linux_banner");
   ASSERT_NE(new_banner, banner) << "the reset kept the KASLR slide";
   EXPECT_TRUE(WaitFile(
       vm + "/symbols/kallsyms",

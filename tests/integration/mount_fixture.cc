@@ -61,23 +61,6 @@ std::vector<std::string> VmemfsArgs(const std::vector<std::string>& args,
   return all;
 }
 
-// Undoes ps.tsv's escapes (\\, \t, \n, \xNN).
-std::string Unescape(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '\\' || i + 1 == s.size()) {
-      out += s[i];
-    } else if (s[i + 1] == 'x' && i + 3 < s.size()) {
-      out += char(std::stoi(s.substr(i + 2, 2), nullptr, 16));
-      i += 3;
-    } else {
-      char c = s[++i];
-      out += c == 't' ? '\t' : c == 'n' ? '\n' : c;
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 std::string VmemfsBinary() { return Env("VMEMFS_BIN", VMEMFS_DEFAULT_BIN); }
@@ -390,34 +373,11 @@ void ExpectTaskIs(const std::string& proc_dir, int pid, const TruthTask& t) {
 }
 
 uint64_t TruthSymbol(const std::string& guest, const std::string& symbol) {
-  std::ifstream in(GuestDir(guest) + "/truth/kallsyms.txt");
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    std::string addr, type, name;
-    if (ls >> addr >> type >> name && name == symbol) return std::stoull(addr, nullptr, 16);
-  }
-  return 0;
+  return ReadTruthSymbol(GuestDir(guest), symbol);
 }
 
 std::map<int, PsRow> TruthPs(const std::string& guest) {
-  const std::string dir = guest.find('/') == std::string::npos ? GuestDir(guest) : guest;
-  std::ifstream in(dir + "/truth/ps.tsv");
-  std::string line;
-  std::getline(in, line);  // header
-  std::map<int, PsRow> rows;
-  while (std::getline(in, line)) {
-    std::vector<std::string> f;
-    std::stringstream ss(line);
-    std::string field;
-    while (std::getline(ss, field, '\t')) f.push_back(field);
-    if (f.size() < 8) continue;
-    f.resize(9);
-    PsRow r{std::stoi(f[0]), std::stoi(f[1]), std::stoi(f[2]), f[3],          f[4],
-            f[5],            f[6],            Unescape(f[7]),  Unescape(f[8])};
-    rows[r.pid] = r;
-  }
-  return rows;
+  return ReadTruthPs(guest.find('/') == std::string::npos ? GuestDir(guest) : guest);
 }
 
 int ExpectModuleSymbolFilesReadKmem(const std::string& vm_dir, const std::string& guest,

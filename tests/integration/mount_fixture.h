@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "truth/guest_truth.h"
+
 namespace vmemfs::testing {
 
 std::string VmemfsBinary();
@@ -97,11 +99,6 @@ std::map<int, std::map<std::string, uint64_t>> TruthRegisters(const std::string&
 // The address of `symbol` in truth/kallsyms.txt (0 if absent).
 uint64_t TruthSymbol(const std::string& guest, const std::string& symbol);
 
-// One line of truth/ps.tsv (tools/guest/pstruth.c), escapes undone.
-struct PsRow {
-  int pid, ppid, tgid;
-  std::string state, uid, gid, threads, comm, cmdline;  // real ids, thread count: decimal
-};
 // truth/ps.tsv by pid. `guest`: a test guest's name, or a guest directory (a libvirt
 // domain's, with its truth/).
 std::map<int, PsRow> TruthPs(const std::string& guest);

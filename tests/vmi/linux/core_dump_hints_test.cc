@@ -135,7 +135,7 @@ TEST_P(RealHintsTest, MatchTheGuestsOwnAddresses) {
   std::string uname;
   std::getline(uname_in, uname);
   EXPECT_EQ(hints->note_text.rfind("OSRELEASE=" + uname + "\n", 0), 0u);
-  uint64_t text = testing::TruthSymbol(dir, "_text"), end = testing::TruthSymbol(dir, "_end");
+  uint64_t text = testing::ReadTruthSymbol(dir, "_text"), end = testing::ReadTruthSymbol(dir, "_end");
   ASSERT_TRUE(hints->kernel_image.has_value());
   EXPECT_EQ(hints->kernel_image->va, text);
   EXPECT_EQ(hints->kernel_image->length, (end - text + 4095) & ~4095ull);
@@ -150,7 +150,7 @@ TEST_P(RealHintsTest, MatchTheGuestsOwnAddresses) {
   std::stringstream ss;
   ss << banner_in.rdbuf();
   std::string banner = ss.str();
-  uint64_t at = testing::TruthSymbol(dir, "linux_banner");
+  uint64_t at = testing::ReadTruthSymbol(dir, "linux_banner");
   uint64_t pa = hints->kernel_image->pa + (at - text);
   std::string got(banner.size(), '\0');
   ASSERT_TRUE(k->guest->ReadPhys(pa, std::as_writable_bytes(std::span(got))).ok());

@@ -272,7 +272,7 @@ TEST_P(IsfRealGuestTest, WholeOsLayerWorksFromIsfAlone) {
   // Symbols at link-time addresses, as a distribution's ISF has them.
   auto truth = ReadSystemMap(dir + "/truth/kallsyms.txt");
   ASSERT_TRUE(truth);
-  uint64_t offset = testing::TruthSymbol(dir, "_stext") - 0xffffffff81000000ull;
+  uint64_t offset = testing::ReadTruthSymbol(dir, "_stext") - 0xffffffff81000000ull;
   for (Symbol& s : *truth) {
     if (s.address >> 63) s.address -= offset;
   }

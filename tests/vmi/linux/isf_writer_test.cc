@@ -448,7 +448,7 @@ TEST_P(IsfWriterRealGuestTest, BannerIsTheKernelsOwn) {
 TEST_P(IsfWriterRealGuestTest, SymbolsAreTheGuestsKallsymsUnslid) {
   auto truth = TruthKernelSymbols(dir_);
   ASSERT_GT(truth.size(), 50'000u);
-  uint64_t offset = testing::TruthSymbol(dir_, "_stext") - 0xffffffff81000000ull;
+  uint64_t offset = testing::ReadTruthSymbol(dir_, "_stext") - 0xffffffff81000000ull;
   ASSERT_NE(offset, 0u) << "KASLR is on in the test guests";
   EXPECT_EQ(json_["symbols"].size(), truth.size());
   size_t wrong = 0;

@@ -22,7 +22,7 @@ namespace {
 const std::string kGuestRoot = ::vmemfs::testing::GuestRoot();
 
 // The address of `name` in the guest's truth/kallsyms.txt, 0 if absent.
-uint64_t TruthSymbol(const std::string& dir, const std::string& name) {
+uint64_t ReadTruthSymbol(const std::string& dir, const std::string& name) {
   std::ifstream in(dir + "/truth/kallsyms.txt");
   std::string line;
   while (std::getline(in, line)) {
@@ -42,7 +42,7 @@ const std::vector<std::byte>& GuestBtf(const std::string& name) {
   std::string dir = kGuestRoot + "/" + name;
   std::string why;
   auto kernel = testing::OpenRealKernel(dir + "/core.elf", &why);
-  uint64_t start = TruthSymbol(dir, "__start_BTF"), stop = TruthSymbol(dir, "__stop_BTF");
+  uint64_t start = ReadTruthSymbol(dir, "__start_BTF"), stop = ReadTruthSymbol(dir, "__stop_BTF");
   if (!kernel || start == 0 || stop <= start) return it->second;
   std::vector<std::byte> bytes(stop - start);
   EXPECT_TRUE(kernel->mem->Read(start, bytes).ok());

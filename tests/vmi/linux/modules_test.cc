@@ -216,7 +216,7 @@ class RealModulesTest : public ::testing::TestWithParam<const char*> {
     auto layout = ResolveModuleLayout(*g_->types);
     ASSERT_TRUE(layout.has_value()) << layout.error().ToString();
     layout_ = *layout;
-    head_ = testing::TruthSymbol(g_->dir, "modules");
+    head_ = testing::ReadTruthSymbol(g_->dir, "modules");
     ASSERT_NE(head_, 0u);
   }
   testing::RealGuest* g_ = nullptr;

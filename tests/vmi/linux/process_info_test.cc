@@ -138,7 +138,7 @@ TEST_P(RealProcessTest, MarkerStatusAndMemoryRanges) {
     ++checked;
     // The truth was printed at boot, the snapshot taken later: a marker polling its heap may
     // be running at either moment (it sleeps 100 ms between polls).
-    char state = p->second.state == 'R' || t.state == 'R' ? t.state : p->second.state;
+    char state = p->second.state == "R" || t.state == 'R' ? t.state : p->second.state[0];
     std::string expected = "Name:\tmarker\nState:\t" + std::string(TaskStateName(state)) +
                            "\nTgid:\t" + std::to_string(t.pid) + "\nPid:\t" +
                            std::to_string(t.pid) + "\nPPid:\t" + std::to_string(p->second.ppid) +

@@ -288,8 +288,8 @@ TEST_P(RealTasksTest, MatchesTruthPs) {
     EXPECT_EQ(p.comm.substr(0, t.comm.size()), t.comm) << pid;
     EXPECT_EQ(t.ppid, p.ppid) << pid;
     EXPECT_EQ(t.tgid, p.tgid) << pid;
-    EXPECT_EQ(t.ids[kUid], p.uid) << pid;
-    EXPECT_EQ(t.ids[kGid], p.gid) << pid;
+    EXPECT_EQ(std::to_string(t.ids[kUid]), p.uid) << pid;
+    EXPECT_EQ(std::to_string(t.ids[kGid]), p.gid) << pid;
     EXPECT_EQ(t.kernel_thread, p.cmdline.empty() && (pid == 2 || p.ppid == 2)) << pid;
     EXPECT_TRUE(t.error.ok()) << pid << ": " << t.error.ToString();
     kthreads += t.kernel_thread;
@@ -297,11 +297,11 @@ TEST_P(RealTasksTest, MatchesTruthPs) {
     ++test_processes;
     EXPECT_EQ(t.comm, p.comm) << pid;
     // Printed at boot, snapshotted later: a poller running at either moment is not a mismatch.
-    if (p.state != 'R' && t.state != 'R') {
-      EXPECT_EQ(t.state, p.state) << pid << " " << p.comm;
+    if (p.state != "R" && t.state != 'R') {
+      EXPECT_EQ(std::string(1, t.state), p.state) << pid << " " << p.comm;
     }
-    EXPECT_EQ(t.nr_threads, p.threads) << pid;
-    EXPECT_EQ(static_cast<int>(t.threads.size()), p.threads) << pid;
+    EXPECT_EQ(std::to_string(t.nr_threads), p.threads) << pid;
+    EXPECT_EQ(std::to_string(t.threads.size()), p.threads) << pid;
     ASSERT_TRUE(t.dtb) << pid;
     auto cmdline = ReadCmdline(*g_->mem, g_->layout, t);
     ASSERT_TRUE(cmdline) << cmdline.error().ToString();

@@ -13,6 +13,7 @@
 
 #include "drivers/snapshot_driver.h"
 #include "testing/memory_driver.h"
+#include "truth/guest_truth.h"
 #include "vmi/guest.h"
 #include "vmi/linux/guest_root.h"
 #include "vmi/linux/kernel_memory.h"
@@ -73,19 +74,10 @@ class SyntheticKernel {
 // --- Real test guests ---
 
 const std::string kGuestRoot = ::vmemfs::testing::GuestRoot();
-
-// Symbol address from truth/kallsyms.txt (until kernel discovery lands), 0 if absent.
-inline uint64_t TruthSymbol(const std::string& dir, const std::string& name) {
-  std::ifstream in(dir + "/truth/kallsyms.txt");
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::string addr, type, sym;
-    fields >> addr >> type >> sym;
-    if (sym == name) return std::stoull(addr, nullptr, 16);
-  }
-  return 0;
-}
+// The guests' own ground truth (tests/truth/guest_truth.h).
+using ::vmemfs::testing::ReadTruthPs;
+using ::vmemfs::testing::ReadTruthSymbol;
+using ::vmemfs::testing::Unescape;
 
 // A snapshot of a real guest with its kernel found as vmemfs finds it (vmi::OsFinders).
 struct RealKernel {
@@ -144,8 +136,8 @@ inline RealGuest* OpenRealGuest(const std::string& name, std::string* why) {
   g->kernel = OpenRealKernel(g->dir + "/core.elf", why);
   if (!g->kernel) return nullptr;
   g->mem = g->kernel->mem.get();
-  uint64_t start = TruthSymbol(g->dir, "__start_BTF"), stop = TruthSymbol(g->dir, "__stop_BTF");
-  g->init_task = TruthSymbol(g->dir, "init_task");
+  uint64_t start = ReadTruthSymbol(g->dir, "__start_BTF"), stop = ReadTruthSymbol(g->dir, "__stop_BTF");
+  g->init_task = ReadTruthSymbol(g->dir, "init_task");
   std::vector<std::byte> btf(stop > start ? stop - start : 0);
   if (btf.empty() || !g->mem->Read(start, btf).ok()) return *why = "BTF unreadable", nullptr;
   auto types = KernelTypes::FromBtf(btf);
@@ -158,60 +150,6 @@ inline RealGuest* OpenRealGuest(const std::string& name, std::string* why) {
   return it->second.get();
 }
 
-// One line of truth/ps.tsv, comm and cmdline unescaped.
-struct TruthProcess {
-  int pid, ppid, tgid;
-  char state;
-  unsigned uid, gid;
-  int threads;
-  std::string comm, cmdline;
-};
-
-inline std::string Unescape(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '\\' || i + 1 >= s.size()) {
-      out += s[i];
-      continue;
-    }
-    char c = s[++i];
-    if (c == 't')
-      out += '\t';
-    else if (c == 'n')
-      out += '\n';
-    else if (c == 'x' && i + 2 < s.size())
-      out += char(std::stoi(s.substr(i + 1, 2), nullptr, 16)), i += 2;
-    else
-      out += c;
-  }
-  return out;
-}
-
-inline std::map<int, TruthProcess> ReadTruthPs(const std::string& dir) {
-  std::map<int, TruthProcess> out;
-  std::ifstream in(dir + "/truth/ps.tsv");
-  std::string line;
-  std::getline(in, line);  // header
-  while (std::getline(in, line)) {
-    std::vector<std::string> f;
-    std::stringstream ss(line);
-    std::string field;
-    while (std::getline(ss, field, '\t')) f.push_back(field);
-    if (f.size() < 8) continue;
-    f.resize(9);
-    TruthProcess p{std::stoi(f[0]),
-                   std::stoi(f[1]),
-                   std::stoi(f[2]),
-                   f[3][0],
-                   static_cast<unsigned>(std::stoul(f[4])),
-                   static_cast<unsigned>(std::stoul(f[5])),
-                   std::stoi(f[6]),
-                   Unescape(f[7]),
-                   Unescape(f[8])};
-    out[p.pid] = p;
-  }
-  return out;
-}
 
 // /proc/<pid>/cmdline as ps.tsv shows it: NULs as spaces, trailing NULs dropped.
 inline std::string TruthStyleCmdline(std::string raw) {

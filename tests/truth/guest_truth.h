@@ -1,0 +1,31 @@
+// Readers of the ground truth the test guests print about themselves (tools/guest writes it to
+// <guest dir>/truth/; formats in README.md), shared by the unit tests that walk the guests'
+// snapshots and the integration tests that mount them.
+#ifndef VMEMFS_TESTS_TRUTH_GUEST_TRUTH_H_
+#define VMEMFS_TESTS_TRUTH_GUEST_TRUTH_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace vmemfs::testing {
+
+// Undoes ps.tsv's escapes (\\, \t, \n, \xNN).
+std::string Unescape(const std::string& s);
+
+// One line of truth/ps.tsv (tools/guest/pstruth.c), escapes undone; the fields as printed.
+struct PsRow {
+  int pid, ppid, tgid;
+  std::string state, uid, gid, threads, comm, cmdline;  // real ids, thread count: decimal
+};
+// dir/truth/ps.tsv by pid.
+std::map<int, PsRow> ReadTruthPs(const std::string& dir);
+
+// The address of `symbol` in dir/truth/kallsyms.txt as kallsyms prints it ("" if absent).
+std::string ReadTruthSymbolText(const std::string& dir, const std::string& symbol);
+// The same as a number (0 if absent).
+uint64_t ReadTruthSymbol(const std::string& dir, const std::string& symbol);
+
+}  // namespace vmemfs::testing
+
+#endif  // VMEMFS_TESTS_TRUTH_GUEST_TRUTH_H_
