@@ -57,4 +57,12 @@ uint64_t ReadTruthSymbol(const std::string& dir, const std::string& symbol) {
   return text.empty() ? 0 : std::stoull(text, nullptr, 16);
 }
 
+std::string ExeFromTruthMaps(const std::string& maps_text) {
+  std::istringstream first(maps_text.substr(0, maps_text.find('\n')));
+  std::string range, perms, offset, dev, inode, path;
+  first >> range >> perms >> offset >> dev >> inode;
+  std::getline(first >> std::ws, path);
+  return path;
+}
+
 }  // namespace vmemfs::testing

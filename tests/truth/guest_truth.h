@@ -26,6 +26,10 @@ std::string ReadTruthSymbolText(const std::string& dir, const std::string& symbo
 // The same as a number (0 if absent).
 uint64_t ReadTruthSymbol(const std::string& dir, const std::string& symbol);
 
+// The executable of a helper whose truth/maps/<pid>.txt this is: the file of its first mapping,
+// as the guest's own maps names it (the helpers are static binaries: the image comes first).
+std::string ExeFromTruthMaps(const std::string& maps_text);
+
 }  // namespace vmemfs::testing
 
 #endif  // VMEMFS_TESTS_TRUTH_GUEST_TRUTH_H_

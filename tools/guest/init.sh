@@ -30,7 +30,11 @@ for name in alpha bravo charlie; do marker $name > /tmp/marker.$name & done
 ticker > /tmp/ticker.out &
 # x86-64 images: a 32-bit (compat) marker too, its lines kept apart from the 64-bit markers'.
 if [ -x /bin/marker32 ]; then marker32 delta > /tmp/marker32.out & fi
-bigmap 32 > /tmp/bigmap.out &
+# bigmap runs from a tmpfs mounted on a tmpfs mounted on the root: its maps and exe paths cross
+# two mount points (d_path's mnt_mountpoint/mnt_parent steps).
+mkdir -p /mnt && mount -t tmpfs outer /mnt && mkdir /mnt/deep && mount -t tmpfs inner /mnt/deep
+cp /bin/bigmap /mnt/deep/bigmap
+/mnt/deep/bigmap 32 > /tmp/bigmap.out &
 # Several threads and ids other than root's (the only process of the guest with either).
 threads > /tmp/threads.out &
 i=0

@@ -55,7 +55,9 @@ class Inference {
   std::optional<uint64_t> Flags();
   bool FileLayout(const std::set<uint64_t>& files);
   bool DentryLayout(const std::set<uint64_t>& dentries);
-  bool MountLayout(uint64_t vfsmount);
+  std::optional<std::vector<uint64_t>> Chain(uint64_t d, uint64_t name_off, uint64_t parent_off);
+  bool MountLayout(const std::set<uint64_t>& files);
+  bool ReachesRootMount(uint64_t mount, uint64_t r, uint64_t mm, uint64_t po);
   bool InodeLayout(const std::set<uint64_t>& inodes);
   std::optional<std::string> Name(uint64_t dentry, uint64_t name_off);
 
@@ -64,7 +66,7 @@ class Inference {
   std::vector<V> vmas_;
   std::map<uint64_t, std::optional<Words>> cache_;
   VmaLayout l_;
-  uint64_t d_inode_ = 0, root_dentry_ = 0;
+  uint64_t d_inode_ = 0;
 };
 
 std::optional<uint64_t> Inference::Flags() {
@@ -123,7 +125,8 @@ std::optional<std::string> Inference::Name(uint64_t dentry, uint64_t name_off) {
   return *s;
 }
 
-// d_name.name at n (len right before), d_parent at dp: every chain ends in a self-parent "/".
+// d_name.name at n (len right before), d_parent at dp: every chain ends in a self-parent "/"
+// (the root of its file system; files on several mounts end in several).
 bool Inference::DentryLayout(const std::set<uint64_t>& dentries) {
   for (uint64_t n = 4; n < 96; n += 4) {
     bool names = true;
@@ -131,23 +134,9 @@ bool Inference::DentryLayout(const std::set<uint64_t>& dentries) {
     if (!names) continue;
     for (uint64_t dp = 4; dp < n - 4; dp += 4) {
       bool ok = true;
-      uint64_t root = 0;
       for (uint64_t d : dentries) {
-        uint64_t at = d;
-        int depth = 0;
-        for (; depth < kMaxDepth; ++depth) {
-          const Words* w = Obj(at);
-          if (!w || !Name(at, n)) break;
-          uint64_t parent = w->At(dp);
-          if (parent == at) break;
-          if (!Ptr(parent)) {
-            depth = kMaxDepth;
-            break;
-          }
-          at = parent;
-        }
-        ok = depth < kMaxDepth && at != d && Name(at, n) == "/" && (root == 0 || root == at);
-        root = at;
+        auto chain = Chain(d, n, dp);
+        ok = chain && chain->size() > 1 && Name(chain->back(), n) == "/";
         if (!ok) break;
       }
       if (ok) {
@@ -155,7 +144,6 @@ bool Inference::DentryLayout(const std::set<uint64_t>& dentries) {
         l_.path.dentry_name_len = n - 4;
         l_.path.dentry_parent = dp;
         l_.path.dentry_hash_pprev = dp - 4;
-        root_dentry_ = root;
         return true;
       }
     }
@@ -163,27 +151,71 @@ bool Inference::DentryLayout(const std::set<uint64_t>& dentries) {
   return false;
 }
 
-// vfsmount.mnt_root; struct mount {... mnt_parent, mnt_mountpoint ..., mnt}: the root mount.
-bool Inference::MountLayout(uint64_t vfsmount) {
-  const Words* v = Obj(vfsmount);
-  if (!v) return false;
-  std::optional<uint64_t> root;
-  for (uint64_t r = 0; r < 16 && !root; r += 4) {
-    if (v->At(r) == root_dentry_) root = r;
+// d and its ancestors up to a self-parent, every one named; nullopt if the chain breaks or
+// runs past kMaxDepth.
+std::optional<std::vector<uint64_t>> Inference::Chain(uint64_t d, uint64_t name_off,
+                                                      uint64_t parent_off) {
+  std::vector<uint64_t> chain;
+  for (uint64_t at = d; chain.size() < kMaxDepth;) {
+    const Words* w = Obj(at);
+    if (!w || !Name(at, name_off)) return std::nullopt;
+    chain.push_back(at);
+    uint64_t parent = w->At(parent_off);
+    if (parent == at) return chain;
+    if (!Ptr(parent)) return std::nullopt;
+    at = parent;
   }
-  if (!root) return false;
-  for (uint64_t mm = 8; mm < 64; mm += 4) {
-    const Words* m = Obj(vfsmount - mm);
-    if (!m) continue;
-    for (uint64_t po = 0; po + 4 < mm; po += 4) {
-      if (m->At(po) == vfsmount - mm && m->At(po + 4) == root_dentry_) {
-        l_.path.vfsmount_root = *root;
-        l_.path.mount_mnt = mm;
-        l_.path.mount_parent = po;
-        l_.path.mount_mountpoint = po + 4;
-        return true;
+  return std::nullopt;
+}
+
+// vfsmount.mnt_root at r, struct mount {... mnt_parent at po, mnt_mountpoint at po + 4 ...,
+// mnt at mm}: each file's mnt_root is one of its dentry's ancestors (or itself: a bind mount's
+// root is no file system root), and each file's mount leads through mnt_parent, by named
+// mountpoints, to a mount that is its own parent and is mounted on its own root (the
+// namespace's root mount).
+bool Inference::MountLayout(const std::set<uint64_t>& files) {
+  const PathLayout& p = l_.path;
+  std::map<uint64_t, std::set<uint64_t>> mounts;  // vfsmount -> the dentries up its files' chains
+  for (uint64_t f : files) {
+    auto chain = Chain(Obj(f)->At(p.file_path_dentry), p.dentry_name_ptr, p.dentry_parent);
+    if (!chain) return false;
+    mounts[Obj(f)->At(p.file_path_mnt)].insert(chain->begin(), chain->end());
+  }
+  for (uint64_t r = 0; r < 16; r += 4) {
+    bool roots = true;
+    for (const auto& [vfsmount, dentries] : mounts) {
+      const Words* v = Obj(vfsmount);
+      roots = roots && v && dentries.count(v->At(r));
+    }
+    if (!roots) continue;
+    for (uint64_t mm = 8; mm < 64; mm += 4) {
+      for (uint64_t po = 0; po + 4 < mm; po += 4) {
+        bool ok = true;
+        for (auto it = mounts.begin(); ok && it != mounts.end(); ++it) {
+          ok = ReachesRootMount(it->first - mm, r, mm, po);
+        }
+        if (ok) {
+          l_.path.vfsmount_root = r;
+          l_.path.mount_mnt = mm;
+          l_.path.mount_parent = po;
+          l_.path.mount_mountpoint = po + 4;
+          return true;
+        }
       }
     }
+  }
+  return false;
+}
+
+bool Inference::ReachesRootMount(uint64_t mount, uint64_t r, uint64_t mm, uint64_t po) {
+  constexpr int kMaxMountDepth = 16;
+  for (int depth = 0; depth < kMaxMountDepth; ++depth) {
+    const Words* m = Obj(mount);
+    if (!m) return false;
+    uint64_t parent = m->At(po), mountpoint = m->At(po + 4);
+    if (parent == mount) return mountpoint == m->At(mm + r);
+    if (!Ptr(parent) || !Name(mountpoint, l_.path.dentry_name_ptr)) return false;
+    mount = parent;
   }
   return false;
 }
@@ -269,14 +301,12 @@ Result<InferredVmas> Inference::Run() {
   if (anon > 0 && start_page * 2 < anon) return NotFoundError("vm_pgoff is not before vm_file");
 
   std::set<uint64_t> dentries, inodes;
-  uint64_t vfsmount = 0;
   for (uint64_t f : files) {
     dentries.insert(Obj(f)->At(l_.path.file_path_dentry));
     inodes.insert(Obj(f)->At(l_.file_inode));
-    vfsmount = Obj(f)->At(l_.path.file_path_mnt);
   }
   if (!DentryLayout(dentries)) return NotFoundError("no dentry name/parent offsets fit");
-  if (!MountLayout(vfsmount)) return NotFoundError("no mount offsets fit the root mount");
+  if (!MountLayout(files)) return NotFoundError("no mount offsets lead to the root mount");
   if (!InodeLayout(inodes)) return NotFoundError("no inode/super_block offsets fit");
 
   // vm_ops (between vm_flags and vm_pgoff) of special mappings: .name is special_mapping_name.
@@ -348,9 +378,9 @@ Result<InferredVmas> Inference::Run() {
                    Hex(p.dentry_name_len), Hex(p.vfsmount_root), Hex(p.mount_mnt),
                    Hex(p.mount_parent), Hex(l_.inode_sb), Hex(l_.inode_ino), Hex(l_.sb_dev),
                    out.mm_exe_file ? Hex(out.mm_exe_file) : "?"),
-       "inferred: names of d_name.len printable bytes up to a self-parent \"/\"; the root "
-       "mount is its own parent (mounts below it are not checked); i_mapping points into "
-       "the inode"});
+       "inferred: names of d_name.len printable bytes up to a self-parent \"/\"; mnt_root "
+       "an ancestor of each file's dentry; every file's mount leads by mnt_parent and named "
+       "mountpoints to the root mount, its own parent; i_mapping points into the inode"});
   return out;
 }
 

@@ -1,6 +1,7 @@
 // The 32-bit VMA/file inference on hand-made kernel objects: VMAs of two processes (a file
 // mapping, the heap, a special mapping, the stack), their file, dentries up to "/", the root
-// mount, the inode and super_block, each at offsets the inference is not told.
+// mount (and one mounted on it), the inode and super_block, each at offsets the inference is
+// not told.
 #include "vmi/linux/vma_layout_infer.h"
 
 #include <gtest/gtest.h>
@@ -44,7 +45,7 @@ class Fake {
     Put(inode, kIIno, 8);
     const uint32_t root = Dentry(0x320000, 0, "/", 0), bin = Dentry(0x320100, root, "bin", 0);
     const uint32_t marker = Dentry(0x320200, bin, "marker", inode);
-    const uint32_t mount = 0x330000, vfsmount = mount + kMountMnt;
+    const uint32_t mount = kRootMount, vfsmount = mount + kMountMnt;
     Put(mount, kMountParent, Va(mount));
     Put(mount, kMountParent + 4, Va(root));
     Put(vfsmount, 0, Va(root));
@@ -70,13 +71,32 @@ class Fake {
     Put(at, kDInode, inode ? Va(inode) : 0);
     return at;
   }
+  // A second file system mounted on the first's /mnt, holding "tool": its file's offset.
+  // `parent` is the mount it hangs from (default: the root mount).
+  uint32_t MountedFile(uint32_t parent = kRootMount) {
+    const uint32_t inode = 0x370000;
+    Put(inode, kISb, Va(0x300000));
+    Put(inode, kIMapping, Va(inode + 0x100));
+    Put(inode, kIIno, 9);
+    const uint32_t root = Dentry(0x360000, 0, "/", 0), tool = Dentry(0x360100, root, "tool", inode);
+    const uint32_t mnt = Dentry(0x320300, 0x320000, "mnt", 0);
+    Put(kMount2, kMountParent, Va(parent));
+    Put(kMount2, kMountParent + 4, Va(mnt));
+    Put(kMount2 + kMountMnt, 0, Va(root));
+    Put(0x390000, kFPath, Va(kMount2 + kMountMnt));
+    Put(0x390000, kFPath + 4, Va(tool));
+    Put(0x390000, kFInode, Va(inode));
+    return 0x390000;
+  }
+  static constexpr uint32_t kRootMount = 0x330000, kMount2 = 0x380000;
   // A process: mm with exe_file, VMAs [file][heap][vdso][stack].
-  VmaSample Process(uint32_t base) {
+  VmaSample Process(uint32_t base, uint32_t file = 0) {
+    if (file == 0) file = file_;
     const uint32_t mm = base;
-    Put(mm, kMmExe, Va(file_));
+    Put(mm, kMmExe, Va(file));
     struct {
       uint32_t start, end, flags, file, pgoff, ops, priv;
-    } vmas[] = {{0x8048000, 0x8049000, 0x75, Va(file_), 0, 0, 0},
+    } vmas[] = {{0x8048000, 0x8049000, 0x75, Va(file), 0, 0, 0},
                 {0x9000000, 0x9021000, 0x100073, 0, 0x9000, 0, 0},
                 {0xb7f00000, 0xb7f02000, 0x40075, 0, 0, Va(0x350000), Va(0x350100)},
                 {0xbf000000, 0xbf021000, 0x100173, 0, 0xbf000, 0, 0}};
@@ -145,6 +165,35 @@ TEST(VmaLayoutInferTest, TheInferredPathLayoutResolvesTheFile) {
   auto path = FilePath(f.mem(), got->layout.path, Fake::Va(f.file()));
   ASSERT_TRUE(path.has_value()) << path.error().ToString();
   EXPECT_EQ(*path, "/bin/marker");
+}
+
+TEST(VmaLayoutInferTest, PathsCrossMountPoints) {
+  Fake f;
+  VmaInferInput in;
+  in.page_offset = kPageOffset;
+  uint32_t tool = f.MountedFile();
+  in.samples = {f.Process(0x400000), f.Process(0x410000, tool)};
+  auto got = InferVmaLayout32(f.mem(), in);
+  ASSERT_TRUE(got.has_value()) << got.error().ToString();
+  EXPECT_EQ(got->layout.path.mount_mnt, kMountMnt);
+  EXPECT_EQ(got->layout.path.mount_parent, kMountParent);
+  auto path = FilePath(f.mem(), got->layout.path, Fake::Va(tool));
+  ASSERT_TRUE(path.has_value()) << path.error().ToString();
+  EXPECT_EQ(*path, "/mnt/tool");
+}
+
+TEST(VmaLayoutInferTest, AMountCycleIsRefused) {
+  Fake f;
+  VmaInferInput in;
+  in.page_offset = kPageOffset;
+  // The second mount hangs from itself through a third that hangs from it: no root mount.
+  uint32_t tool = f.MountedFile(0x3a0000);
+  f.Put(0x3a0000, kMountParent, Fake::Va(Fake::kMount2));
+  f.Put(0x3a0000, kMountParent + 4, Fake::Va(0x320100));  // "bin": a named mountpoint
+  in.samples = {f.Process(0x400000), f.Process(0x410000, tool)};
+  auto got = InferVmaLayout32(f.mem(), in);
+  ASSERT_FALSE(got.has_value());
+  EXPECT_EQ(got.error().code(), ErrorCode::kNotFound);
 }
 
 TEST(VmaLayoutInferTest, FilesWhoseDentryIsNotTheirInodesAreRefused) {
