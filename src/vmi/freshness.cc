@@ -37,11 +37,21 @@ void Freshness::ForceKernelCheck() {
   std::lock_guard lock(mu_);
   forced_ = true;
   retry_ = kFirstRetry;
+  incomplete_looked_ = false;
 }
 
 Freshness::Clock::duration Freshness::RetryIn(Clock::time_point now) {
   std::lock_guard lock(mu_);
   return std::max(next_check_ - now, Clock::duration::zero());
+}
+
+bool Freshness::IncompleteRecheckDue(Clock::time_point now) {
+  std::lock_guard lock(mu_);
+  if (!live_) return false;  // a snapshot's kernel is what it is
+  if (incomplete_looked_ && now - last_incomplete_look_ < kIncompleteRecheck) return false;
+  incomplete_looked_ = true;
+  last_incomplete_look_ = now;
+  return true;
 }
 
 bool Freshness::MayScanAllRam(Clock::time_point now) {

@@ -14,6 +14,9 @@
 //    kKernelCheck, so a reboot or another kernel is noticed within that time of any access.
 //  - While no kernel is found the search is retried after a backoff from kFirstRetry doubling
 //    up to kMaxRetry; a search that has to scan all of RAM runs at most every kFullScanEvery.
+//  - A found kernel with parts missing (Os::MissingParts: found while it booted) is looked for
+//    again at most every kIncompleteRecheck (a look costs about 0.1 s for such a kernel: 1% at
+//    most, and only while the mount is used), and replaced only by a look that misses fewer.
 //
 // Thread safety: every method may be called concurrently.
 #ifndef VMEMFS_VMI_FRESHNESS_H_
@@ -34,6 +37,7 @@ class Freshness {
   static constexpr Clock::duration kFirstRetry = std::chrono::milliseconds(250);
   static constexpr Clock::duration kMaxRetry = std::chrono::seconds(1);
   static constexpr Clock::duration kFullScanEvery = std::chrono::seconds(60);
+  static constexpr Clock::duration kIncompleteRecheck = std::chrono::seconds(10);
 
   explicit Freshness(bool live) : live_(live) {}
 
@@ -52,6 +56,9 @@ class Freshness {
   void ForceKernelCheck();
   // How long until the next search while no kernel is found (for `info`).
   Clock::duration RetryIn(Clock::time_point now);
+  // Whether a found kernel with parts missing should be looked for again now (live VMs only);
+  // records the look when it says yes. ForceKernelCheck makes the next one due too.
+  bool IncompleteRecheckDue(Clock::time_point now);
   // Whether a search may scan all of RAM now (live VMs: at most every kFullScanEvery); records
   // the scan when it says yes.
   bool MayScanAllRam(Clock::time_point now);
@@ -68,6 +75,8 @@ class Freshness {
   Clock::duration retry_ = kFirstRetry;  // GUARDED_BY(mu_): next backoff while none is found
   bool scanned_all_ = false;             // GUARDED_BY(mu_)
   Clock::time_point last_full_scan_;     // GUARDED_BY(mu_)
+  bool incomplete_looked_ = false;       // GUARDED_BY(mu_)
+  Clock::time_point last_incomplete_look_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace vmemfs::vmi

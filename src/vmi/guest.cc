@@ -435,11 +435,22 @@ std::shared_ptr<const KernelView> Guest::CheckKernel(std::shared_ptr<const Kerne
     Result<bool> still = current->os->StillRunning();
     if (still && *still) {
       freshness_.KernelChecked(true, Clock::now());
-      return current;
+      return LookAgainIfIncomplete(std::move(current));
     }
   }
   std::shared_ptr<const KernelView> next = FindKernel(RegisterRoots());
   freshness_.KernelChecked(next->os != nullptr, Clock::now());
+  return next;
+}
+
+// The same kernel, found with parts missing (Os::MissingParts): on the freshness rule's
+// schedule, a new look replaces it if that misses fewer.
+std::shared_ptr<const KernelView> Guest::LookAgainIfIncomplete(
+    std::shared_ptr<const KernelView> current) {
+  const int missing = current->os->MissingParts();
+  if (missing == 0 || !freshness_.IncompleteRecheckDue(Clock::now())) return current;
+  std::shared_ptr<const KernelView> next = FindKernel(RegisterRoots());
+  if (!next->os || next->os->MissingParts() >= missing) return current;
   return next;
 }
 

@@ -227,6 +227,7 @@ class Guest {
   void DropTranslations();
   // One check of the kernel (freshness.h); returns the view to publish.
   std::shared_ptr<const KernelView> CheckKernel(std::shared_ptr<const KernelView> current);
+  std::shared_ptr<const KernelView> LookAgainIfIncomplete(std::shared_ptr<const KernelView> current);
   std::shared_ptr<const KernelView> FindKernel(const std::vector<RootCandidate>& roots);
   void Publish(std::shared_ptr<const KernelView> view);
 

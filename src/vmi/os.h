@@ -113,6 +113,12 @@ class OperatingSystem {
   // Files for analysis tools this kernel can have (none by default); cheap to call.
   virtual std::vector<SymbolFile> SymbolFiles() { return {}; }
 
+  // How many parts of this object were not found from the guest's state when it was made but
+  // may be later: a 32-bit Linux kernel found while it boots has no user process or module to
+  // infer its layouts from yet. 0 by default. The Guest looks for the kernel again on the
+  // freshness rule's schedule and keeps the new object only when it misses fewer.
+  virtual int MissingParts() const { return 0; }
+
   // True while the kernel this object describes still runs (a cheap check: its identity note
   // and page tables are where they were). False or an error: the Guest drops this object.
   virtual Result<bool> StillRunning() = 0;

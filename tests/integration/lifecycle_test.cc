@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -252,6 +253,60 @@ TEST_F(LifecycleTest, FollowsTheGuestFromFirmwareThroughProcessesToANewKernel) {
     EXPECT_EQ(ReadFile(vm + "/proc/" + std::to_string(now.pid) + "/comm"), "marker\n") << name;
     std::string cmdline = ReadFile(vm + "/proc/" + std::to_string(now.pid) + "/cmdline");
     EXPECT_EQ(cmdline, std::string("marker\0", 7) + name + std::string(1, '\0')) << name;
+  }
+}
+
+// A 32-bit kernel found while it boots has nothing yet to infer its layouts from (no user
+// process, no module): the mount must not stay that way once the guest runs.
+TEST(Lifecycle32Test, AKernelFoundWhileBootingIsCompletedOnceItRuns) {
+  const std::string dir = GuestDir("life32");
+  RunGuestPy("stop --dir '" + dir + "'");
+  ASSERT_EQ(RunGuestPy("boot --dir '" + dir + "' --cpu max --paused --extra 20 --kernel-dir '" +
+                       GuestsRoot() + "/image-686-pae'"),
+            0);
+  struct Stop {
+    std::string dir;
+    ~Stop() { RunGuestPy("stop --dir '" + dir + "'"); }
+  } stop{dir};
+  Mount m({"vm=qemu:" + dir + "/qmp.sock"}, MountMode::kDaemon);
+  ASSERT_TRUE(m.ok()) << m.error();
+  const std::string vm = m / "vm";
+  ASSERT_EQ(RunGuestPy("cont --dir '" + dir + "'"), 0);
+  // Looked at all through the boot, as a monitoring script would.
+  std::atomic<bool> ready{false};
+  std::thread wait([&] { ready = RunGuestPy("wait-ready --dir '" + dir + "' --boot 1") == 0; });
+  std::string incomplete;  // info while the kernel was found with its types unavailable
+  for (auto start = Clock::now(); !ready && Clock::now() - start < std::chrono::seconds(180);) {
+    std::string info = ReadFile(vm + "/info");
+    if (incomplete.empty() && InfoValue(info, "os") == "linux" &&
+        InfoValue(info, "types").rfind("unavailable", 0) == 0) {
+      incomplete = info;
+    }
+    List(vm + "/proc");
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  wait.join();
+  ASSERT_TRUE(ready);
+  EXPECT_FALSE(incomplete.empty()) << "the kernel was never seen without its types while booting";
+
+  // Within the freshness rule's kIncompleteRecheck (10 s) of an access, a look that finds more.
+  std::string truth_modules = ReadFile(dir + "/truth/modules.txt");
+  ASSERT_FALSE(truth_modules.empty());
+  double seconds = WaitFor(30, [&] { return ReadFile(vm + "/proc/modules") == truth_modules; });
+  ASSERT_GE(seconds, 0) << ReadFile(vm + "/info");
+  std::printf("[ life32 ] complete %.1f s after READY\n", seconds);
+  std::string info = ReadFile(vm + "/info");
+  EXPECT_EQ(InfoValue(info, "types"), "inferred") << info;
+  for (const auto& e : std::filesystem::directory_iterator(dir + "/truth/maps")) {
+    std::string pid = e.path().stem();
+    EXPECT_EQ(ReadFile(vm + "/proc/" + pid + "/maps"), ReadFile(e.path())) << "pid " << pid;
+  }
+  for (const auto& [pid, row] : TruthPs(dir)) {
+    if (row.comm != "marker" && row.comm != "threads") continue;
+    std::string status = ReadFile(vm + "/proc/" + std::to_string(pid) + "/status");
+    EXPECT_NE(status.find("Name:\t" + row.comm + "\n"), std::string::npos) << pid;
+    EXPECT_NE(status.find("Uid:\t" + row.uid + "\t"), std::string::npos) << pid << status;
+    EXPECT_NE(status.find("Threads:\t" + row.threads + "\n"), std::string::npos) << pid;
   }
 }
 

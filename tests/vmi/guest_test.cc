@@ -19,7 +19,8 @@ using ::vmemfs::testing::MemoryDriver;
 // An OS whose StillRunning answer the test sets.
 class ScriptedOs : public OperatingSystem {
  public:
-  explicit ScriptedOs(std::shared_ptr<std::atomic<bool>> running) : running_(running) {}
+  ScriptedOs(std::shared_ptr<std::atomic<bool>> running, int missing)
+      : running_(running), missing_(missing) {}
   std::string_view name() const override { return "scripted"; }
   std::vector<Fact> Describe() override { return {{"os", "scripted"}}; }
   Result<std::vector<int32_t>> ProcessIds() override { return std::vector<int32_t>{1}; }
@@ -30,9 +31,11 @@ class ScriptedOs : public OperatingSystem {
   Result<std::string> ModulesText() override { return std::string(); }
   const SymbolTable& Symbols() const override { return symbols_; }
   Result<bool> StillRunning() override { return running_->load(); }
+  int MissingParts() const override { return missing_; }
 
  private:
   std::shared_ptr<std::atomic<bool>> running_;
+  const int missing_;
   SymbolTable symbols_;
 };
 
@@ -40,6 +43,7 @@ class ScriptedOs : public OperatingSystem {
 struct Script {
   std::atomic<bool> present{false};
   std::atomic<int> searches{0};
+  std::atomic<int> missing{0};  // the parts the next OS found lacks
   std::shared_ptr<std::atomic<bool>> running = std::make_shared<std::atomic<bool>>(true);
 };
 
@@ -51,7 +55,7 @@ class ScriptedFinder : public OsFinder {
     ++script_.searches;
     if (!script_.present) return NotFoundError("no kernel yet");
     script_.running->store(true);
-    return FoundOs{std::make_shared<ScriptedOs>(script_.running),
+    return FoundOs{std::make_shared<ScriptedOs>(script_.running, script_.missing.load()),
                    AddressSpace{PagingMode::kIa32e4, 0x1000}, "scripted"};
   }
 
@@ -129,6 +133,31 @@ TEST(GuestFreshnessTest, AKernelThatStopsIsDroppedAndTheNewOneFound) {
   EXPECT_NE(second->id, first->id);
   EXPECT_GT(guest->generation(), generation);
   EXPECT_EQ(script.searches.load(), 2);
+}
+
+TEST(GuestFreshnessTest, AKernelFoundWithPartsMissingIsReplacedByALookThatFindsMore) {
+  Script script;
+  script.present = true;
+  script.missing = 2;
+  auto guest = Open(script, /*live=*/true);
+  auto first = guest->Kernel();
+  ASSERT_TRUE(first->os);
+  // At the next check, a look that finds no more keeps the view.
+  Sleep(Freshness::kKernelCheck + std::chrono::milliseconds(50));
+  EXPECT_EQ(guest->Kernel(), first);
+  EXPECT_EQ(script.searches.load(), 2);
+  // Checked again a second later, but looked at again only after kIncompleteRecheck.
+  Sleep(Freshness::kKernelCheck + std::chrono::milliseconds(50));
+  EXPECT_EQ(guest->Kernel(), first);
+  EXPECT_EQ(script.searches.load(), 2);
+  // The guest got further; the next look (a flush makes it due now) replaces the view.
+  script.missing = 0;
+  guest->Flush();
+  auto second = guest->Kernel();
+  ASSERT_TRUE(second->os);
+  EXPECT_EQ(second->os->MissingParts(), 0);
+  EXPECT_NE(second->id, first->id);
+  EXPECT_EQ(script.searches.load(), 3);
 }
 
 TEST(GuestFreshnessTest, FlushChecksAtOnce) {

@@ -336,6 +336,16 @@ Result<bool> LinuxOs::StillRunning() {
   return false;
 }
 
+// A 32-bit kernel's layouts are inferred from what runs on it: found while it boots, it may
+// have no user process (VMAs, files, credentials, threads) or module to infer them from yet.
+// A BTF kernel's layouts do not depend on what runs: nothing missing there can come later.
+int LinuxOs::MissingParts() const {
+  if (layout_.pointer_size == 8) return 0;
+  const bool tasks = task_layout_.has_value();
+  return !tasks + !(tasks && task_layout_->creds) + !(tasks && task_layout_->threads) +
+         !vma_layout_.has_value() + !module_layout_.has_value();
+}
+
 // --- Tasks ---
 
 uint64_t LinuxOs::Identity(const Task& task) {

@@ -60,6 +60,7 @@ class LinuxOs : public OperatingSystem, public std::enable_shared_from_this<Linu
   // isf/<release>.json (kernel_isf.h) when the kernel has BTF.
   std::vector<SymbolFile> SymbolFiles() override;
   Result<bool> StillRunning() override;
+  int MissingParts() const override;
   // core_dump_hints.h; found at the first call and kept (they do not change while it runs).
   Result<CoreDumpHints> CoreDump() override;
 
