@@ -65,6 +65,7 @@ class Inference {
   const VmaInferInput& in_;
   std::vector<V> vmas_;
   std::map<uint64_t, std::optional<Words>> cache_;
+  std::map<uint64_t, bool> named_;  // dentry -> has a name at the inferred d_name offset
   VmaLayout l_;
   uint64_t d_inode_ = 0;
 };
@@ -175,11 +176,15 @@ std::optional<std::vector<uint64_t>> Inference::Chain(uint64_t d, uint64_t name_
 // namespace's root mount).
 bool Inference::MountLayout(const std::set<uint64_t>& files) {
   const PathLayout& p = l_.path;
+  // A few mounts tell the offsets; a hostile guest could give every file its own.
+  constexpr size_t kMaxMounts = 16;
   std::map<uint64_t, std::set<uint64_t>> mounts;  // vfsmount -> the dentries up its files' chains
   for (uint64_t f : files) {
+    uint64_t vfsmount = Obj(f)->At(p.file_path_mnt);
+    if (mounts.size() == kMaxMounts && !mounts.count(vfsmount)) continue;
     auto chain = Chain(Obj(f)->At(p.file_path_dentry), p.dentry_name_ptr, p.dentry_parent);
     if (!chain) return false;
-    mounts[Obj(f)->At(p.file_path_mnt)].insert(chain->begin(), chain->end());
+    mounts[vfsmount].insert(chain->begin(), chain->end());
   }
   for (uint64_t r = 0; r < 16; r += 4) {
     bool roots = true;
@@ -214,7 +219,10 @@ bool Inference::ReachesRootMount(uint64_t mount, uint64_t r, uint64_t mm, uint64
     if (!m) return false;
     uint64_t parent = m->At(po), mountpoint = m->At(po + 4);
     if (parent == mount) return mountpoint == m->At(mm + r);
-    if (!Ptr(parent) || !Name(mountpoint, l_.path.dentry_name_ptr)) return false;
+    if (!Ptr(parent)) return false;
+    auto [named, fresh] = named_.try_emplace(mountpoint, false);
+    if (fresh) named->second = Name(mountpoint, l_.path.dentry_name_ptr).has_value();
+    if (!named->second) return false;
     mount = parent;
   }
   return false;
