@@ -192,8 +192,8 @@ std::string StatusField(const std::string& status, const std::string& key) {
 }
 
 // The process set from the task list with inferred offsets: every process the guest listed
-// that still lives is there with its comm (a kernel thread's comm is its name cut at 15
-// bytes: the full name needs struct kthread), its parent and its command line.
+// that still lives is there with its comm (a kernel thread's full name, from its struct
+// kthread, as /proc shows it), its parent and its command line.
 TEST_P(Linux32GuestTest, ProcessesCommsParentsAndCmdlinesAreTheGuestsOwn) {
   auto truth = TruthPs(GetParam().guest);
   ASSERT_GT(truth.size(), 300u);
@@ -210,7 +210,7 @@ TEST_P(Linux32GuestTest, ProcessesCommsParentsAndCmdlinesAreTheGuestsOwn) {
     ASSERT_TRUE(pids.count(pid)) << "missing pid " << pid << " " << row.comm;
     std::string dir = "proc/" + std::to_string(pid) + "/";
     std::string comm = TrimNewline(ReadFile(vm(dir + "comm")));
-    EXPECT_EQ(comm, row.comm.substr(0, 15)) << pid;
+    EXPECT_EQ(comm, row.comm) << pid;  // a kernel thread's full name, not its 15-byte comm
     std::string status = ReadFile(vm(dir + "status"));
     EXPECT_EQ(StatusField(status, "PPid"), std::to_string(row.ppid)) << pid;
     // Sleepers stay asleep between the truth and the snapshot.

@@ -10,6 +10,7 @@
 
 #include "base/hex.h"
 #include "vmi/linux/cred_layout_infer.h"
+#include "vmi/linux/kthread_name_infer.h"
 #include "vmi/linux/kernel_layout.h"
 #include "vmi/linux/list_walk.h"
 #include "vmi/linux/thread_layout_infer.h"
@@ -309,9 +310,10 @@ std::set<int64_t> TakenOffsets(const TaskLayout& l) {
   return taken;
 }
 
-// Credentials and threads (cred_layout_infer.h, thread_layout_infer.h): each, when found, is
-// added to the layout; when not, the layout says so (creds, threads false) and `how` says why.
-void InferCredsAndThreads(KernelMemory& mem, const InferInput& in, const TaskSample& s,
+// Credentials, threads and kernel threads' full names (cred_layout_infer.h,
+// thread_layout_infer.h, kthread_name_infer.h): each, when found, is added to the layout; when
+// not, the layout says so (creds, threads false, worker_private 0) and `how` says why.
+void InferCredsThreadsAndNames(KernelMemory& mem, const InferInput& in, const TaskSample& s,
                           TaskLayout& l, std::vector<Fact>& how) {
   const StaticRange image{in.search_start, in.search_start + in.search_bytes};
   const std::set<int64_t> taken = TakenOffsets(l);
@@ -338,6 +340,15 @@ void InferCredsAndThreads(KernelMemory& mem, const InferInput& in, const TaskSam
     how.push_back({"thread-offsets", "?",
                    threads.error().message() +
                        ": status has no Threads line, task/ lists the group leader only"});
+  }
+  auto names = InferKthreadNameLayout32(mem, s, l, taken, in.page_offset);
+  if (names) {
+    l.worker_private = names->worker_private;
+    l.kthread_full_name = names->kthread_full_name;
+    how.push_back(names->how);
+  } else {
+    how.push_back({"kthread-name-offsets", "?",
+                   names.error().message() + ": kernel threads show their 15-byte comm"});
   }
 }
 
@@ -393,7 +404,7 @@ Result<InferredTasks> InferTaskLayout32(KernelMemory& mem, const InferInput& in)
   l.mm = abs(mm->first);
   l.active_mm = abs(mm->first + 4);
   l.real_parent = l.group_leader = abs(parent->first);
-  // Not read unless InferCredsAndThreads finds them (creds, threads).
+  // Not read unless InferCredsThreadsAndNames finds them (creds, threads).
   l.signal = l.real_cred = l.thread_group = l.thread_node = l.tasks;
   l.creds = l.threads = false;
   if (flags) l.flags = {abs(*flags), 4};
@@ -416,7 +427,7 @@ Result<InferredTasks> InferTaskLayout32(KernelMemory& mem, const InferInput& in)
   }
   out.vma_ranges = FindVmaTree(mem, l.mm_pgd, user_mms);
   std::vector<Fact> later;
-  InferCredsAndThreads(mem, in, ToSample(std::move(t), parent->second), l, later);
+  InferCredsThreadsAndNames(mem, in, ToSample(std::move(t), parent->second), l, later);
   l.task_size = l.tasks + kSpan;
   ComputeTaskWindow(l);
   out.init_task = ring->head - l.tasks;

@@ -171,7 +171,7 @@ Result<Task> ReadTask(KernelMemory& mem, const TaskLayout& l, uint64_t address) 
   task.comm.assign(comm, strnlen(comm, l.comm_size > 0 ? l.comm_size - 1 : 0));
   task.name = task.comm;
   // Workqueue threads are named by comm (plus a worker description /proc adds, not read here).
-  if (task.kernel_thread && !(task.flags & kPfWqWorker) && !l.partial) {
+  if (task.kernel_thread && !(task.flags & kPfWqWorker)) {
     ReadKthreadName(mem, l, address, task);
   }
   const uint64_t p = l.pointer_size;

@@ -1,7 +1,7 @@
 // The 32-bit task-list inference on a hand-made kernel: 2-level page tables mapping lowmem at
 // 0xc0000000, an init_task in "image data" and a ring of processes with known offsets that
-// the inference must find by itself, credentials and thread groups included
-// (cred_layout_infer.h, thread_layout_infer.h).
+// the inference must find by itself, credentials, thread groups and kernel threads' full names
+// included (cred_layout_infer.h, thread_layout_infer.h, kthread_name_infer.h).
 #include "vmi/linux/task_layout_infer.h"
 
 #include <gtest/gtest.h>
@@ -38,6 +38,10 @@ constexpr uint64_t kNrThreads = 0x8, kThreadHead = 0x10, kCredUid = 0x4;
 constexpr uint64_t kInitCred = 0x480000, kInitSignals = 0x481000;  // in the "image data"
 constexpr uint64_t kThreadArea = 0x2800000;  // non-leader threads' task_structs, 8 KiB apart
 constexpr uint64_t kCredArea = 0x3800000, kSignalArea = 0x3900000;  // 256 bytes apart
+// Kernel threads' names: task_struct.worker_private -> struct kthread (64 bytes apart), its
+// full_name; vfork_done points at the kthread's `exited`, 0x24 bytes in, as the kernel's do.
+constexpr uint64_t kVforkDone = 0x220, kWorkerPrivate = 0x22c, kFullName = 0x38;
+constexpr uint64_t kKthreadArea = 0x3a00000, kNameArea = 0x3b00000;
 
 struct FakeTask {
   int pid;
@@ -45,6 +49,7 @@ struct FakeTask {
   bool user;
   uint32_t uid = 0;  // ids: uid, gid = uid + 1, suid + 2, ... fsgid = uid + 7 (0 for root)
   int threads = 1;   // the others get tids pid + 1000, pid + 1001, ...
+  const char* full_name = nullptr;  // a kernel thread's name beyond its 15-byte comm
 };
 
 inline uint32_t Va(uint64_t pa) { return static_cast<uint32_t>(pa + kPageOffset); }
@@ -77,6 +82,7 @@ class Fake {
       uint64_t parent = t.pid <= 2 ? addr[0] : addr[1];
       PutTask(addr[i + 1], t.pid, t.comm, mm, parent, t.user ? 0x00400100 : 0x00208040,
               t.user ? 1 : 0x402);
+      if (!t.user) PutKthread(addr[i + 1], kKthreadArea + i * 0x40, kNameArea + i * 0x40, t);
     }
     PutGroup({addr[0]}, kInitSignals, kInitCred, 0, 4);
     size_t other = 0;
@@ -117,6 +123,13 @@ class Fake {
     char name[16] = {};
     std::strncpy(name, comm, 15);
     d_->Put(at + kComm, name, 16);
+  }
+  void PutKthread(uint64_t task, uint64_t kthread, uint64_t name, const FakeTask& t) {
+    d_->Put32(task + kWorkerPrivate, Va(kthread));
+    d_->Put32(task + kVforkDone, Va(kthread + 0x24));
+    if (t.full_name == nullptr) return;
+    d_->Put(name, t.full_name, std::strlen(t.full_name) + 1);
+    d_->Put32(kthread + kFullName, Va(name));
   }
   // mm_mt at mm + 0 (ma_root at +8): one root leaf_64 node (32-bit geometry) with two VMAs,
   // [0x8048000, 0x804a000) and [0xbf000000, 0xbf021000), and the gaps around them.
@@ -161,7 +174,10 @@ class Fake {
 };
 
 std::vector<FakeTask> Sample() {
-  std::vector<FakeTask> t = {{1, "init", true}, {2, "kthreadd", false}, {3, "rcu_gp", false}};
+  std::vector<FakeTask> t = {{1, "init", true},
+                             {2, "kthreadd", false},
+                             {3, "rcu_gp", false},
+                             {4, "rcu_tasks_kthre", false, 0, 1, "rcu_tasks_kthread"}};
   for (int pid = 10; pid < 40; ++pid) t.push_back({pid, "sleep", true});
   t.push_back({40, "threads", true, 1001, 4});
   return t;
@@ -197,6 +213,8 @@ TEST(TaskLayoutInferTest, FindsEveryOffsetAndInitTask) {
   EXPECT_EQ(l.thread_node, kThreadNode);
   EXPECT_EQ(l.signal_thread_head, kThreadHead);
   EXPECT_EQ(l.signal_nr_threads.offset, kNrThreads);
+  EXPECT_EQ(l.worker_private, kWorkerPrivate);
+  EXPECT_EQ(l.kthread_full_name, kFullName);
   EXPECT_EQ(l.signal_nr_threads.size, 4u);
   EXPECT_FALSE(got->how.empty());
 }
@@ -304,6 +322,7 @@ TEST(TaskLayoutInferTest, TheInferredLayoutWalksTheTaskList) {
     const Task& t = (*tasks)[i];
     EXPECT_EQ(t.pid, want[i].pid);
     EXPECT_EQ(t.comm, want[i].comm);
+    EXPECT_EQ(t.name, want[i].full_name ? want[i].full_name : want[i].comm);
     EXPECT_EQ(t.kernel_thread, !want[i].user);
     EXPECT_EQ(t.ppid, want[i].pid <= 2 ? 0 : 1);
     EXPECT_EQ(t.state, want[i].user ? 'S' : 'I');
@@ -319,6 +338,18 @@ TEST(TaskLayoutInferTest, TheInferredLayoutWalksTheTaskList) {
     for (int k = 1; k < want[i].threads; ++k) EXPECT_EQ(t.threads[k].tid, t.pid + 999 + k);
     EXPECT_TRUE(t.error.ok()) << t.error.ToString();
   }
+}
+
+TEST(TaskLayoutInferTest, WithoutALongKernelThreadNameNamesAreLeftOut) {
+  auto sample = Sample();
+  sample[3].full_name = nullptr;  // nothing tells worker_private and full_name apart
+  Fake f(sample);
+  auto got = InferTaskLayout32(f.mem(), Fake::Input());
+  ASSERT_TRUE(got.has_value()) << got.error().ToString();
+  EXPECT_EQ(got->layout.worker_private, 0u);
+  bool said = false;
+  for (const Fact& fact : got->how) said |= fact.key == "kthread-name-offsets" && fact.value == "?";
+  EXPECT_TRUE(said);
 }
 
 TEST(TaskLayoutInferTest, NoSwapperCommIsNotFound) {
