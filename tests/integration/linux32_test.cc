@@ -249,7 +249,7 @@ TEST_P(Linux32GuestTest, CredentialsAndThreadsAreTheGuestsOwn) {
   for (const auto& [pid, row] : ps) {
     std::string dir = "proc/" + std::to_string(pid) + "/";
     if (!std::filesystem::exists(vm(dir + "comm")) ||
-        TrimNewline(ReadFile(vm(dir + "comm"))) != row.comm.substr(0, 15)) {
+        TrimNewline(ReadFile(vm(dir + "comm"))) != row.comm) {
       continue;  // exited since the truth was printed (pstruth, init's subshells)
     }
     std::string status = ReadFile(vm(dir + "status"));
@@ -591,7 +591,7 @@ TEST_P(Linux32LibvirtTest, DiscoveryAndProcessesOfARunningDomain) {
   EXPECT_EQ(InfoValue(info, "page-mode"), GetParam()) << info;
   EXPECT_EQ(InfoValue(info, "pointer-size"), "4") << info;
   // The helpers and kernel threads it listed (kernel workers come and go), with their comms
-  // (a kernel thread's cut at 15 bytes) and parents.
+  // (a kernel thread's full name) and parents.
   auto truth = TruthPs(dir_);
   ASSERT_FALSE(truth.empty()) << "no ps.tsv in " << dir_ << "/truth";
   int user = 0, kernel_threads = 0;
@@ -599,7 +599,7 @@ TEST_P(Linux32LibvirtTest, DiscoveryAndProcessesOfARunningDomain) {
     const bool kthread = row.cmdline.empty() && pid != 1;
     if (!(kthread ? row.comm.rfind("kworker/", 0) != 0 : Persistent(row))) continue;
     std::string proc = vm + "/proc/" + std::to_string(pid) + "/";
-    EXPECT_EQ(TrimNewline(ReadFile(proc + "comm")), row.comm.substr(0, 15)) << pid;
+    EXPECT_EQ(TrimNewline(ReadFile(proc + "comm")), row.comm) << pid;
     EXPECT_EQ(StatusField(ReadFile(proc + "status"), "PPid"), std::to_string(row.ppid)) << pid;
     kernel_threads += kthread;
     user += !kthread;
