@@ -65,7 +65,7 @@ class Inference {
   const VmaInferInput& in_;
   std::vector<V> vmas_;
   std::map<uint64_t, std::optional<Words>> cache_;
-  std::map<uint64_t, bool> named_;  // dentry -> has a name at the inferred d_name offset
+  std::map<uint64_t, std::string> strings_;  // name pointer -> its string ("" if unreadable)
   VmaLayout l_;
   uint64_t d_inode_ = 0;
 };
@@ -118,12 +118,15 @@ std::optional<std::string> Inference::Name(uint64_t dentry, uint64_t name_off) {
   if (!d || name_off < 4) return std::nullopt;
   uint64_t ptr = d->At(name_off), len = d->At(name_off - 4);
   if (ptr < in_.page_offset || len == 0 || len > kMaxName) return std::nullopt;
-  auto s = mem_.String(ptr, kMaxName + 1);
-  if (!s || s->size() != len) return std::nullopt;
-  for (char c : *s) {
+  // The same names are asked for again and again (each offset tried, each chain walked).
+  auto [it, fresh] = strings_.try_emplace(ptr);
+  if (fresh) it->second = mem_.String(ptr, kMaxName + 1).value_or(std::string());
+  const std::string& s = it->second;
+  if (s.size() != len) return std::nullopt;
+  for (char c : s) {
     if (c < 0x20 || c == 0x7f) return std::nullopt;
   }
-  return *s;
+  return s;
 }
 
 // d_name.name at n (len right before), d_parent at dp: every chain ends in a self-parent "/"
@@ -219,10 +222,7 @@ bool Inference::ReachesRootMount(uint64_t mount, uint64_t r, uint64_t mm, uint64
     if (!m) return false;
     uint64_t parent = m->At(po), mountpoint = m->At(po + 4);
     if (parent == mount) return mountpoint == m->At(mm + r);
-    if (!Ptr(parent)) return false;
-    auto [named, fresh] = named_.try_emplace(mountpoint, false);
-    if (fresh) named->second = Name(mountpoint, l_.path.dentry_name_ptr).has_value();
-    if (!named->second) return false;
+    if (!Ptr(parent) || !Name(mountpoint, l_.path.dentry_name_ptr)) return false;
     mount = parent;
   }
   return false;
