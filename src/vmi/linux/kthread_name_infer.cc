@@ -12,9 +12,13 @@
 namespace vmemfs::vmi::linux_os {
 namespace {
 
-constexpr uint64_t kKthreadBytes = 64;  // full_name lies well inside (0x30 on i386 6.1)
+constexpr uint64_t kKthreadBytes = 64;  // full_name lies well inside (0x38 on i386 6.1)
 constexpr size_t kCommBytes = 15;       // TASK_COMM_LEN - 1
 constexpr size_t kMaxName = 63;         // as /proc's buffer
+// Bounds against a hostile sample whose every word looks like a kthread pointer: the kernel
+// threads checked (the 15-byte ones first) and the structs and strings read in all.
+constexpr size_t kMaxKthreads = 256;
+constexpr size_t kMaxReads = 1 << 16;
 
 struct Kthread {
   size_t index;      // in the sample
@@ -31,6 +35,7 @@ class Inference {
   std::optional<uint64_t> FullNameIn(int64_t worker_private);
   const std::vector<Kthread>& threads() const { return threads_; }
   size_t named() const { return named_; }
+  bool over_budget() const { return kthreads_.size() + strings_.size() >= kMaxReads; }
 
  private:
   bool Ptr(uint64_t v) const { return v >= page_offset_ && v % 4 == 0; }
@@ -62,11 +67,13 @@ void Inference::Collect(const TaskLayout& l) {
     (comm.size() == kCommBytes ? threads_ : shorter).push_back({i, comm});
   }
   threads_.insert(threads_.end(), shorter.begin(), shorter.end());
+  if (threads_.size() > kMaxKthreads) threads_.resize(kMaxKthreads);
 }
 
 std::optional<uint32_t> Inference::KthreadWord(uint64_t va, uint64_t off) {
   auto it = kthreads_.find(va);
   if (it == kthreads_.end()) {
+    if (over_budget()) return std::nullopt;
     std::vector<uint32_t> w(kKthreadBytes / 4);
     bool ok = mem_.Read(va, std::as_writable_bytes(std::span(w))).ok();
     it = kthreads_.emplace(va, ok ? std::optional(std::move(w)) : std::nullopt).first;
@@ -76,8 +83,10 @@ std::optional<uint32_t> Inference::KthreadWord(uint64_t va, uint64_t off) {
 }
 
 const std::optional<std::string>& Inference::String(uint64_t va) {
+  static const std::optional<std::string> kNone;
   auto it = strings_.find(va);
   if (it == strings_.end()) {
+    if (over_budget()) return kNone;
     auto s = mem_.String(va, kMaxName);
     it = strings_.emplace(va, s ? std::optional(*s) : std::nullopt).first;
   }
@@ -101,10 +110,10 @@ std::optional<uint64_t> Inference::FullNameIn(int64_t wp) {
       auto name = KthreadWord(*s_.U32(t.index, wp), fn);
       if (!name) return std::nullopt;  // an unreadable struct kthread: not this wp
       if (*name == 0) continue;
-      const std::optional<std::string>& text =
-          *name >= page_offset_ ? String(*name) : std::optional<std::string>();
-      ok = t.comm.size() == kCommBytes && text && text->size() > kCommBytes &&
-           text->compare(0, kCommBytes, t.comm) == 0;
+      ok = t.comm.size() == kCommBytes && *name >= page_offset_;
+      const std::optional<std::string>* text = ok ? &String(*name) : nullptr;
+      ok = ok && *text && (*text)->size() > kCommBytes &&
+           (*text)->compare(0, kCommBytes, t.comm) == 0;
       if (!ok) break;
       ++named;
     }
@@ -129,7 +138,7 @@ Result<InferredKthreadNames> InferKthreadNameLayout32(KernelMemory& mem, const T
   if (threads.empty() || threads.front().comm.size() != kCommBytes) {
     return NotFoundError("no kernel thread with a 15-byte comm to tell full names by");
   }
-  for (int64_t wp = sample.first(); wp + 4 <= sample.end(); wp += 4) {
+  for (int64_t wp = sample.first(); wp + 4 <= sample.end() && !inference.over_budget(); wp += 4) {
     if (taken.count(wp)) continue;
     auto fn = inference.FullNameIn(wp);
     if (!fn) continue;
@@ -143,7 +152,9 @@ Result<InferredKthreadNames> InferKthreadNameLayout32(KernelMemory& mem, const T
                            threads.size(), inference.named())};
     return out;
   }
-  return NotFoundError("no worker_private/full_name pair names the kernel threads");
+  return NotFoundError(inference.over_budget()
+                           ? "no worker_private/full_name pair found within the read budget"
+                           : "no worker_private/full_name pair names the kernel threads");
 }
 
 }  // namespace vmemfs::vmi::linux_os

@@ -11,7 +11,8 @@
 //  * So a full_name is a string that begins with the thread's 15-byte comm and goes on; a NULL
 //    one goes with any comm; at least one thread with a 15-byte comm must have one, or nothing
 //    tells the offsets apart.
-// Reads are bounded: 64 bytes of each struct kthread, names of 63 bytes (as /proc's buffer).
+// Reads are bounded: 256 kernel threads, 64 bytes of each struct kthread, names of 63 bytes
+// (as /proc's buffer), 64 Ki structs and names in all.
 #ifndef VMEMFS_VMI_LINUX_KTHREAD_NAME_INFER_H_
 #define VMEMFS_VMI_LINUX_KTHREAD_NAME_INFER_H_
 
