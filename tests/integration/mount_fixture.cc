@@ -317,22 +317,7 @@ std::map<int, std::map<std::string, uint64_t>> TruthRegisters(const std::string&
 }
 
 std::map<int, TruthTask> TruthTasks(const std::string& guest) {
-  std::ifstream in(GuestDir(guest) + "/truth/tasks.tsv");
-  std::string line;
-  std::getline(in, line);  // header
-  std::map<int, TruthTask> rows;
-  while (std::getline(in, line)) {
-    std::vector<std::string> f;
-    std::stringstream ss(line);
-    std::string field;
-    while (std::getline(ss, field, '\t')) f.push_back(field);
-    if (f.size() != 5) continue;
-    TruthTask t{f[1], f[2], f[3], {}};
-    std::istringstream tids(f[4]);
-    for (int tid; tids >> tid;) t.tids.push_back(tid);
-    rows[std::stoi(f[0])] = t;
-  }
-  return rows;
+  return ReadTruthTasks(GuestDir(guest));
 }
 
 namespace {

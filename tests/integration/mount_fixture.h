@@ -103,13 +103,7 @@ uint64_t TruthSymbol(const std::string& guest, const std::string& symbol);
 // domain's, with its truth/).
 std::map<int, PsRow> TruthPs(const std::string& guest);
 
-// truth/tasks.tsv (pstruth tasks): each process's ids and threads; empty when the guest's image
-// predates it.
-struct TruthTask {
-  std::string uid, gid;  // real effective saved fs, space-separated
-  std::string threads;   // the Threads: count
-  std::vector<int> tids;  // ascending
-};
+// truth/tasks.tsv by pid (guest_truth.h).
 std::map<int, TruthTask> TruthTasks(const std::string& guest);
 // EXPECTs that proc_dir (a mounted ".../proc/<pid>") shows t: status' Uid, Gid (all four ids)
 // and Threads, and task/ lists exactly t.tids, each thread with its own Pid, the group's Tgid

@@ -22,21 +22,46 @@ std::string Unescape(const std::string& s) {
   return out;
 }
 
-std::map<int, PsRow> ReadTruthPs(const std::string& dir) {
-  std::ifstream in(dir + "/truth/ps.tsv");
+namespace {
+
+// The lines of a truth .tsv file after its header, split at tabs.
+std::vector<std::vector<std::string>> ReadTsv(const std::string& path) {
+  std::ifstream in(path);
   std::string line;
   std::getline(in, line);  // header
-  std::map<int, PsRow> rows;
+  std::vector<std::vector<std::string>> rows;
   while (std::getline(in, line)) {
     std::vector<std::string> f;
     std::stringstream ss(line);
     std::string field;
     while (std::getline(ss, field, '\t')) f.push_back(field);
+    rows.push_back(std::move(f));
+  }
+  return rows;
+}
+
+}  // namespace
+
+std::map<int, PsRow> ReadTruthPs(const std::string& dir) {
+  std::map<int, PsRow> rows;
+  for (auto& f : ReadTsv(dir + "/truth/ps.tsv")) {
     if (f.size() < 8) continue;
     f.resize(9);  // an empty cmdline (kernel threads) ends the line early
     PsRow r{std::stoi(f[0]), std::stoi(f[1]), std::stoi(f[2]), f[3],          f[4],
             f[5],            f[6],            Unescape(f[7]),  Unescape(f[8])};
     rows[r.pid] = r;
+  }
+  return rows;
+}
+
+std::map<int, TruthTask> ReadTruthTasks(const std::string& dir) {
+  std::map<int, TruthTask> rows;
+  for (const auto& f : ReadTsv(dir + "/truth/tasks.tsv")) {
+    if (f.size() != 5) continue;
+    TruthTask t{f[1], f[2], f[3], {}};
+    std::istringstream tids(f[4]);
+    for (int tid; tids >> tid;) t.tids.push_back(tid);
+    rows[std::stoi(f[0])] = t;
   }
   return rows;
 }

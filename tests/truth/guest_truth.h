@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace vmemfs::testing {
 
@@ -20,6 +21,15 @@ struct PsRow {
 };
 // dir/truth/ps.tsv by pid.
 std::map<int, PsRow> ReadTruthPs(const std::string& dir);
+
+// One line of truth/tasks.tsv (pstruth tasks): a process's ids and threads.
+struct TruthTask {
+  std::string uid, gid;  // real effective saved fs, space-separated
+  std::string threads;   // the Threads: count
+  std::vector<int> tids;  // ascending
+};
+// dir/truth/tasks.tsv by pid; empty when the guest's image predates it.
+std::map<int, TruthTask> ReadTruthTasks(const std::string& dir);
 
 // The address of `symbol` in dir/truth/kallsyms.txt as kallsyms prints it ("" if absent).
 std::string ReadTruthSymbolText(const std::string& dir, const std::string& symbol);
